@@ -1,0 +1,1 @@
+//! `nginx.ingress.kubernetes.io/*` annotations -> typed options.

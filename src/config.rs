@@ -1,0 +1,123 @@
+//! The plugin configuration: which JSON shapes are accepted, and loading them into a [`RouteTable`].
+//!
+//! Accepted, unchanged: what `kubectl get ingress -A -o json` prints (`IngressList`), a `List` of
+//! Ingresses, a single `Ingress`, and the wrapper `{"ingresses": <any of those>, "settings": {...}}`.
+//! Empty configuration (Istio sends one when no pluginConfig is set) means no routes: every request 404.
+
+use crate::compile::compile;
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::ingress::parse_ingress;
+use crate::route::RouteTable;
+use crate::settings::Settings;
+use serde_json::Value;
+
+/// Upper bound on the configuration size: far above any real cluster, low enough that a VM per worker
+/// stays affordable.
+pub const MAX_CONFIG_BYTES: usize = 64 << 20;
+
+/// A configuration that loaded, with the warnings it produced.
+#[derive(Debug)]
+pub struct Compiled {
+    pub table: RouteTable,
+    pub settings: Settings,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads the plugin configuration bytes. `Err` carries every diagnostic (errors and warnings).
+pub fn load(bytes: &[u8]) -> Result<Compiled, Vec<Diagnostic>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return load_value(&Value::Null);
+    }
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(vec![Diagnostic::error("config", "", format!("is {} bytes; the limit is {MAX_CONFIG_BYTES}", bytes.len()))]);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => load_value(&value),
+        Err(e) => Err(vec![Diagnostic::error("config", "", format!("is not valid JSON: {e}"))]),
+    }
+}
+
+/// Loads an already parsed configuration (the CLI reads YAML into the same JSON values).
+pub fn load_value(value: &Value) -> Result<Compiled, Vec<Diagnostic>> {
+    let mut diags = Diagnostics::default();
+    let (items, settings_value) = split_document(value, &mut diags);
+    let settings = Settings::parse(settings_value, &mut diags);
+    let mut ingresses = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(ing) = parse_ingress(item, i, &mut diags) {
+            ingresses.push(ing);
+        }
+    }
+    let table = compile(ingresses, &settings, &mut diags);
+    if diags.has_errors() {
+        return Err(diags.into_vec());
+    }
+    Ok(Compiled { table, settings, warnings: diags.into_vec() })
+}
+
+/// Splits one document into its Ingress items and its `settings` (wrapper form only).
+pub fn split_document<'v>(value: &'v Value, diags: &mut Diagnostics) -> (Vec<&'v Value>, Option<&'v Value>) {
+    match value {
+        Value::Null => (Vec::new(), None),
+        Value::Object(map) if map.contains_key("ingresses") || map.contains_key("settings") => {
+            if let Some(kind) = map.get("kind") {
+                diags.error("config", "kind", format!("the wrapper form takes no kind, found {kind}"));
+            }
+            let items = match map.get("ingresses") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(inner) => items_of(inner, "ingresses", diags),
+            };
+            (items, map.get("settings"))
+        }
+        other => (items_of(other, "", diags), None),
+    }
+}
+
+fn items_of<'v>(value: &'v Value, field: &str, diags: &mut Diagnostics) -> Vec<&'v Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(map) => match map.get("kind").and_then(Value::as_str) {
+            Some("Ingress") => vec![value],
+            Some("IngressList") | Some("List") => match map.get("items") {
+                Some(Value::Array(items)) => items.iter().collect(),
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => {
+                    diags.error("config", &join(field, "items"), "must be a list");
+                    Vec::new()
+                }
+            },
+            Some(kind) => {
+                diags.error("config", &join(field, "kind"), format!("expected Ingress, IngressList or List, found {kind:?}"));
+                Vec::new()
+            }
+            None if map.contains_key("spec") && map.contains_key("metadata") => vec![value],
+            None => {
+                diags.error("config", field, "expected an Ingress, an IngressList, a List or {\"ingresses\": ..., \"settings\": ...}");
+                Vec::new()
+            }
+        },
+        _ => {
+            diags.error("config", field, "expected an Ingress, an IngressList, a List or {\"ingresses\": ..., \"settings\": ...}");
+            Vec::new()
+        }
+    }
+}
+
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+/// The plugin configuration that carries these Ingresses and settings: what `render` writes into the
+/// filter, and what `check` and `explain` load, so all of them judge the same bytes.
+pub fn plugin_config(items: Vec<Value>, settings: Option<Value>) -> Value {
+    let mut wrapper = serde_json::Map::new();
+    wrapper.insert("ingresses".into(), serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}));
+    if let Some(settings) = settings {
+        wrapper.insert("settings".into(), settings);
+    }
+    Value::Object(wrapper)
+}

@@ -1,0 +1,1 @@
+//! Envoy / Kubernetes / Istio output (native only).

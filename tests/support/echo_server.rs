@@ -1,0 +1,110 @@
+//! A small HTTP/1.1 upstream that answers every request with JSON describing what it received:
+//! `{"service": NAME, "method": ..., "path": ..., "headers": {lower-case name: value}}`.
+//! Used by the end-to-end tests and by the demo (`examples/demo_backends.rs`). Loopback only.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+pub struct EchoServer {
+    pub name: String,
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl EchoServer {
+    /// Starts a server named `name` on `addr` (use `127.0.0.1:0` for an ephemeral port).
+    pub fn start_on(name: &str, addr: &str) -> std::io::Result<EchoServer> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (service, flag) = (name.to_string(), stop.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let service = service.clone();
+                    thread::spawn(move || serve(stream, &service));
+                }
+            }
+        });
+        Ok(EchoServer { name: name.to_string(), addr, stop })
+    }
+
+    /// Starts a server named `name` on an ephemeral loopback port.
+    pub fn start(name: &str) -> EchoServer {
+        match Self::start_on(name, "127.0.0.1:0") {
+            Ok(server) => server,
+            Err(e) => panic!("cannot start echo server {name}: {e}"),
+        }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+fn serve(stream: TcpStream, service: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(write_half) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut writer = write_half;
+    loop {
+        let mut request_line = String::new();
+        match reader.read_line(&mut request_line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers = serde_json::Map::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let name = name.trim().to_ascii_lowercase();
+                let value = value.trim().to_string();
+                if name == "content-length" {
+                    content_length = value.parse().unwrap_or(0);
+                }
+                headers.insert(name, serde_json::Value::String(value));
+            }
+        }
+        if content_length > 0 {
+            let mut body = vec![0u8; content_length.min(1 << 20)];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+        }
+        let body = serde_json::json!({"service": service, "method": method, "path": path, "headers": headers})
+            .to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n\r\n{}",
+            body.len(),
+            service,
+            body
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
