@@ -12,7 +12,9 @@ pub struct ClusterTemplate {
 
 impl Default for ClusterTemplate {
     fn default() -> Self {
-        Self { text: crate::settings::DEFAULT_CLUSTER_TEMPLATE.to_string() }
+        Self {
+            text: crate::settings::DEFAULT_CLUSTER_TEMPLATE.to_string(),
+        }
     }
 }
 
@@ -39,7 +41,9 @@ impl ClusterTemplate {
         if text.len() > 256 || text.bytes().any(|b| b.is_ascii_control()) {
             return Err("must be at most 256 printable characters".to_string());
         }
-        Ok(Self { text: text.to_string() })
+        Ok(Self {
+            text: text.to_string(),
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -48,7 +52,10 @@ impl ClusterTemplate {
 
     /// The cluster name of `service:port` in `namespace`.
     pub fn cluster_name(&self, namespace: &str, service: &str, port: &str) -> String {
-        self.text.replace("{namespace}", namespace).replace("{service}", service).replace("{port}", port)
+        self.text
+            .replace("{namespace}", namespace)
+            .replace("{service}", service)
+            .replace("{port}", port)
     }
 }
 
@@ -64,14 +71,23 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn default_and_istio_forms() {
-        assert_eq!(ClusterTemplate::default().cluster_name("game-prod", "game-lobby", "80"), "game-prod/game-lobby:80");
-        let istio = ClusterTemplate::parse("outbound|{port}||{service}.{namespace}.svc.cluster.local").unwrap();
-        assert_eq!(istio.cluster_name("ns", "svc", "8080"), "outbound|8080||svc.ns.svc.cluster.local");
+        assert_eq!(
+            ClusterTemplate::default().cluster_name("game-prod", "game-lobby", "80"),
+            "game-prod/game-lobby:80"
+        );
+        let istio =
+            ClusterTemplate::parse("outbound|{port}||{service}.{namespace}.svc.cluster.local").unwrap();
+        assert_eq!(
+            istio.cluster_name("ns", "svc", "8080"),
+            "outbound|8080||svc.ns.svc.cluster.local"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn rejects_unknown_placeholders() {
-        assert!(ClusterTemplate::parse("{namespace}-{svc}").unwrap_err().contains("unknown placeholder {svc}"));
+        assert!(ClusterTemplate::parse("{namespace}-{svc}")
+            .unwrap_err()
+            .contains("unknown placeholder {svc}"));
         assert!(ClusterTemplate::parse("{namespace}").is_err());
         assert!(ClusterTemplate::parse("{service").is_err());
     }

@@ -1,15 +1,59 @@
-//! Ingresses -> RouteTable.
-use crate::diagnostics::Diagnostics;
-use crate::ingress::Ingress;
-use crate::route::{Reason, RouteId, RouteTable};
-use crate::settings::{Semantics, Settings};
-use std::collections::HashMap;
+//! Ingresses -> [`RouteTable`]: hosts -> path matchers -> routes.
+//!
+//! Ingresses are taken oldest first (`creationTimestamp`; ties by namespace/name, descending, as
+//! ingress-nginx sorts them), so the oldest wins every conflict. Per host the paths become an exact-path
+//! map, a prefix map walked element by element, and/or one `RegexSet`: the cost of a decision does not grow
+//! with the number of rules.
 
-#[derive(Debug)]
+use crate::annotations::{self, IngressOptions};
+use crate::diagnostics::Diagnostics;
+use crate::ingress::{Backend as IngressBackend, Ingress, PathType};
+use crate::rewrite::Rewrite;
+use crate::route::{Backend, Reason, RouteId, RouteInfo, RouteTable};
+use crate::settings::{Semantics, Settings};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use std::collections::{HashMap, HashSet};
+
+/// Longest accepted regex path, and the compiled-size budgets: Ingress paths are untrusted input.
+pub const MAX_REGEX_PATH: usize = 1024;
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_SET_SIZE_LIMIT: usize = 16 << 20;
+
+/// The paths of one host (or of the host-less rules).
+#[derive(Debug, Default)]
 pub struct HostTable {
+    literal: Option<LiteralPaths>,
+    regex: Option<RegexPaths>,
+    /// ingress-nginx: `spec.defaultBackend` of the first Ingress naming the host (its root location).
     pub(crate) default: Option<RouteId>,
 }
 
+#[derive(Debug, Default)]
+struct LiteralPaths {
+    exact: HashMap<String, RouteId>,
+    /// Keyed by the path without trailing slash (`/` stays `/`).
+    prefix: HashMap<String, PrefixRoute>,
+    /// ingress-nginx: paths ending in `/`, stored without it; the bare form answers 301.
+    slash_redirects: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PrefixRoute {
+    route: RouteId,
+    /// Length of the Ingress path as written (`/foo/` beats `/foo` for the same key).
+    written_len: usize,
+}
+
+#[derive(Debug)]
+struct RegexPaths {
+    set: RegexSet,
+    /// Parallel to the set's patterns, in precedence order.
+    entries: Vec<(RouteId, Regex)>,
+    /// ingress-nginx: first match in order wins. kubernetes: the longest match wins.
+    first_match: bool,
+}
+
+/// The outcome of matching a path against one host's paths.
 pub enum PathMatch {
     Route(RouteId, Reason),
     SlashRedirect,
@@ -17,19 +61,575 @@ pub enum PathMatch {
 }
 
 impl HostTable {
-    pub fn find(&self, _path: &str, _semantics: Semantics) -> PathMatch {
-        PathMatch::None
+    pub fn find(&self, path: &str, semantics: Semantics) -> PathMatch {
+        let literal = self.literal.as_ref().and_then(|l| l.find(path, semantics));
+        if let Some((_, id, reason)) = literal {
+            if reason == Reason::ExactPath {
+                return PathMatch::Route(id, reason);
+            }
+        }
+        if semantics == Semantics::IngressNginx
+            && self
+                .literal
+                .as_ref()
+                .is_some_and(|l| l.slash_redirects.contains(path))
+        {
+            return PathMatch::SlashRedirect;
+        }
+        let regex = self.regex.as_ref().and_then(|r| r.find(path));
+        match (literal, regex) {
+            (Some((llen, id, reason)), Some((rlen, rid))) => {
+                if rlen > llen {
+                    PathMatch::Route(rid, Reason::RegexPath)
+                } else {
+                    PathMatch::Route(id, reason)
+                }
+            }
+            (Some((_, id, reason)), None) => PathMatch::Route(id, reason),
+            (None, Some((_, rid))) => PathMatch::Route(rid, Reason::RegexPath),
+            (None, None) => PathMatch::None,
+        }
     }
 }
 
-pub fn compile(_ingresses: Vec<Ingress>, settings: &Settings, _diags: &mut Diagnostics) -> RouteTable {
+impl LiteralPaths {
+    /// The best literal match as (matched length, route, reason).
+    fn find(&self, path: &str, semantics: Semantics) -> Option<(usize, RouteId, Reason)> {
+        if let Some(&id) = self.exact.get(path) {
+            return Some((path.len(), id, Reason::ExactPath));
+        }
+        if self.prefix.is_empty() {
+            return None;
+        }
+        // Walk element boundaries from the longest candidate down to `/`.
+        let mut key = path;
+        let mut whole = true;
+        if key.len() > 1 && key.ends_with('/') {
+            key = &key[..key.len() - 1];
+            whole = false;
+        }
+        loop {
+            if let Some(p) = self.prefix.get(key) {
+                // ingress-nginx serves Prefix `/foo` as `location /foo/` plus `location = /foo`: the bare
+                // path itself only matches through the exact map.
+                if !(whole && semantics == Semantics::IngressNginx && key != "/") {
+                    return Some((key.len(), p.route, Reason::PrefixPath));
+                }
+            }
+            if key == "/" {
+                return None;
+            }
+            whole = false;
+            key = match key.rfind('/') {
+                Some(0) | None => "/",
+                Some(i) => &key[..i],
+            };
+        }
+    }
+}
+
+impl RegexPaths {
+    /// The winning regex route as (matched length, route).
+    fn find(&self, path: &str) -> Option<(usize, RouteId)> {
+        let matches = self.set.matches(path.as_bytes());
+        if !matches.matched_any() {
+            return None;
+        }
+        if self.first_match {
+            let i = matches.iter().next()?;
+            let (id, re) = self.entries.get(i)?;
+            let len = re.find(path.as_bytes()).map_or(0, |m| m.end());
+            return Some((len, *id));
+        }
+        let mut best: Option<(usize, RouteId)> = None;
+        for i in matches.iter() {
+            let Some((id, re)) = self.entries.get(i) else {
+                continue;
+            };
+            let len = re.find(path.as_bytes()).map_or(0, |m| m.end());
+            if best.is_none_or(|(l, _)| len > l) {
+                best = Some((len, *id));
+            }
+        }
+        best
+    }
+}
+
+/// One Ingress path on its way into a host table.
+struct Candidate {
+    route: RouteId,
+    path: String,
+    /// Exact or Prefix after profile defaulting; regex paths keep their written type.
+    kind: PathType,
+    regex: bool,
+}
+
+#[derive(Default)]
+struct HostBuild {
+    candidates: Vec<Candidate>,
+    /// Effective (path, type) already taken, with the route that took it.
+    taken: HashMap<(String, PathType), RouteId>,
+    /// Any Ingress of this host forces regex matching for the whole host (ingress-nginx).
+    host_regex: bool,
+    default: Option<RouteId>,
+}
+
+/// Compiles the Ingresses into a route table; problems go to `diags`.
+pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnostics) -> RouteTable {
+    let semantics = settings.semantics;
+    let mut served: Vec<(Ingress, IngressOptions)> = Vec::new();
+    for ingress in ingresses {
+        if !settings.serves_class(ingress.class.as_deref()) {
+            continue;
+        }
+        let options = annotations::parse(&ingress, diags);
+        if options.canary {
+            continue;
+        }
+        served.push((ingress, options));
+    }
+    // Oldest first; missing timestamps last; ties by namespace/name descending (ingress-nginx).
+    served.sort_by(|(a, _), (b, _)| {
+        let ka = a.created.map_or(i64::MAX, |t| t.0);
+        let kb = b.created.map_or(i64::MAX, |t| t.0);
+        ka.cmp(&kb).then_with(|| b.id().cmp(&a.id()))
+    });
+
+    let mut routes: Vec<RouteInfo> = Vec::new();
+    let mut hosts: HashMap<String, HostBuild> = HashMap::new();
+    let mut host_order: Vec<String> = Vec::new();
+    let mut hostless = HostBuild::default();
+    let mut hostless_used = false;
+    let mut catch_all: Option<RouteId> = None;
+    let mut catch_all_from: Option<String> = None;
+
+    for (ingress, options) in &served {
+        let id = ingress.id();
+        let default_route = ingress.default_backend.as_ref().and_then(|b| {
+            let info = route_info(
+                ingress,
+                "spec.defaultBackend",
+                None,
+                "",
+                None,
+                false,
+                b,
+                settings,
+                diags,
+            )?;
+            routes.push(info);
+            Some(routes.len() - 1)
+        });
+        if let Some(route) = default_route {
+            let takes_catch_all = match semantics {
+                // ingress-nginx: only an Ingress with a backend and no rules configures the catch-all.
+                Semantics::IngressNginx => ingress.rules.is_empty(),
+                Semantics::Kubernetes => true,
+            };
+            if takes_catch_all {
+                match &catch_all_from {
+                    None => {
+                        catch_all = Some(route);
+                        catch_all_from = Some(id.clone());
+                    }
+                    Some(first) => diags.warning(
+                        &id,
+                        "spec.defaultBackend",
+                        format!("the catch-all default backend is already set by the older Ingress {first}; ignored"),
+                    ),
+                }
+            }
+        }
+        for (i, rule) in ingress.rules.iter().enumerate() {
+            let build = match &rule.host {
+                Some(host) => {
+                    if !hosts.contains_key(host) {
+                        // ingress-nginx: the first Ingress naming a host gives its root location the
+                        // Ingress's defaultBackend.
+                        host_order.push(host.clone());
+                        let default = if semantics == Semantics::IngressNginx {
+                            default_route
+                        } else {
+                            None
+                        };
+                        hosts.insert(
+                            host.clone(),
+                            HostBuild {
+                                default,
+                                ..HostBuild::default()
+                            },
+                        );
+                    }
+                    hosts.entry(host.clone()).or_default()
+                }
+                None => {
+                    hostless_used = true;
+                    &mut hostless
+                }
+            };
+            for (j, p) in rule.paths.iter().enumerate() {
+                let field = format!("spec.rules[{i}].http.paths[{j}]");
+                let regex = match semantics {
+                    Semantics::IngressNginx => options.use_regex || options.rewrites(&p.path),
+                    Semantics::Kubernetes => {
+                        options.use_regex && p.path_type == PathType::ImplementationSpecific
+                    }
+                };
+                if semantics == Semantics::IngressNginx && regex {
+                    build.host_regex = true;
+                }
+                let kind = match (semantics, p.path_type, regex) {
+                    (Semantics::Kubernetes, PathType::ImplementationSpecific, true) => {
+                        PathType::ImplementationSpecific
+                    }
+                    (_, PathType::ImplementationSpecific, _) => PathType::Prefix,
+                    (_, t, _) => t,
+                };
+                if let Err(why) = validate_path(&p.path, regex) {
+                    diags.error(&id, &format!("{field}.path"), format!("{:?} {why}", p.path));
+                    continue;
+                }
+                let rewrite = if options.rewrites(&p.path) {
+                    match build_rewrite(&p.path, regex, options) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            diags.error(
+                                &id,
+                                &format!("metadata.annotations.{}rewrite-target", annotations::PREFIX),
+                                e,
+                            );
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let key = (p.path.clone(), kind);
+                let Some(info) = route_info(
+                    ingress,
+                    &field,
+                    rule.host.clone(),
+                    &p.path,
+                    Some(p.path_type),
+                    regex,
+                    &p.backend,
+                    settings,
+                    diags,
+                ) else {
+                    continue;
+                };
+                if let Some(&winner) = build.taken.get(&key) {
+                    let w = &routes[winner];
+                    if w.backend.cluster != info.backend.cluster
+                        || w.rewrite_target() != rewrite.as_ref().map(Rewrite::target_text)
+                    {
+                        diags.warning(
+                            &id,
+                            &field,
+                            format!(
+                                "{} path {:?} on {} is already served by the older {} {}; this one is ignored",
+                                kind.as_str(),
+                                p.path,
+                                rule.host.as_deref().unwrap_or("every host"),
+                                w.ingress,
+                                w.field
+                            ),
+                        );
+                    }
+                    continue;
+                }
+                routes.push(RouteInfo { rewrite, ..info });
+                let route = routes.len() - 1;
+                build.taken.insert(key, route);
+                build.candidates.push(Candidate {
+                    route,
+                    path: p.path.clone(),
+                    kind,
+                    regex,
+                });
+            }
+        }
+    }
+
+    let mut exact_hosts = HashMap::new();
+    let mut wildcard_hosts = HashMap::new();
+    for host in host_order {
+        let Some(build) = hosts.remove(&host) else {
+            continue;
+        };
+        let Some(table) = build_host(&host, build, semantics, &routes, diags) else {
+            continue;
+        };
+        match host.strip_prefix("*.") {
+            Some(parent) => wildcard_hosts.insert(parent.to_string(), table),
+            None => exact_hosts.insert(host, table),
+        };
+    }
+    let hostless = if hostless_used {
+        build_host("(rules without host)", hostless, semantics, &routes, diags)
+    } else {
+        None
+    };
+
     RouteTable {
-        semantics: settings.semantics,
+        semantics,
         cluster_header: settings.cluster_header.clone(),
-        routes: Vec::new(),
-        exact_hosts: HashMap::new(),
-        wildcard_hosts: HashMap::new(),
-        hostless: None,
-        default_backend: None,
+        routes,
+        exact_hosts,
+        wildcard_hosts,
+        hostless,
+        default_backend: catch_all,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route_info(
+    ingress: &Ingress,
+    field: &str,
+    host: Option<String>,
+    path: &str,
+    path_type: Option<PathType>,
+    regex: bool,
+    backend: &IngressBackend,
+    settings: &Settings,
+    diags: &mut Diagnostics,
+) -> Option<RouteInfo> {
+    let (service, port) = match backend {
+        IngressBackend::Service { name, port } => (name.clone(), port.as_string()),
+        IngressBackend::Resource { kind, name } => {
+            diags.warning(
+                &ingress.id(),
+                &format!("{field}.backend.resource"),
+                format!(
+                    "resource backends ({kind} {name:?}) cannot be served through Envoy clusters; ignored"
+                ),
+            );
+            return None;
+        }
+    };
+    let cluster = settings
+        .cluster_template
+        .cluster_name(&ingress.namespace, &service, &port);
+    Some(RouteInfo {
+        ingress: ingress.id(),
+        field: field.to_string(),
+        host,
+        path: path.to_string(),
+        path_type,
+        regex,
+        backend: Backend {
+            namespace: ingress.namespace.clone(),
+            service,
+            port,
+            cluster,
+        },
+        rewrite: None,
+    })
+}
+
+/// Paths must start with `/`; no whitespace or control characters, no query or fragment.
+fn validate_path(path: &str, regex: bool) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("must start with '/'".to_string());
+    }
+    if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err("must not contain spaces or control characters".to_string());
+    }
+    if !regex && (path.contains('?') || path.contains('#')) {
+        return Err("must not contain '?' or '#' (paths never match the query or fragment)".to_string());
+    }
+    if path.len() > MAX_REGEX_PATH && regex {
+        return Err(format!("is longer than {MAX_REGEX_PATH} characters"));
+    }
+    Ok(())
+}
+
+fn build_rewrite(path: &str, regex: bool, options: &IngressOptions) -> Result<Rewrite, String> {
+    let Some(target) = options.rewrite_target.clone() else {
+        return Err("internal: no rewrite target".to_string());
+    };
+    let pattern = if regex {
+        path.to_string()
+    } else {
+        regex::escape(path)
+    };
+    let re = path_regex(&pattern, true, false).map_err(|e| format!("cannot apply to path {path:?}: {e}"))?;
+    let groups = re.captures_len() - 1;
+    if target.max_group() > groups {
+        return Err(format!(
+            "{:?} refers to ${} but path {path:?} has {groups} capture group(s){}",
+            target.as_str(),
+            target.max_group(),
+            if regex {
+                ""
+            } else {
+                " (capture groups need use-regex: \"true\")"
+            }
+        ));
+    }
+    if let Some(prefix) = &options.x_forwarded_prefix {
+        if prefix.max_group() > groups {
+            return Err(format!(
+                "x-forwarded-prefix {:?} refers to a capture group path {path:?} lacks",
+                prefix.as_str()
+            ));
+        }
+    }
+    Ok(Rewrite::new(re, target, options.x_forwarded_prefix.clone()))
+}
+
+/// Compiles one path regex with the untrusted-input limits; `anchored` matches at the start only.
+fn path_regex(pattern: &str, case_insensitive: bool, anchored: bool) -> Result<Regex, String> {
+    let pattern = if anchored {
+        format!("^(?:{pattern})")
+    } else {
+        pattern.to_string()
+    };
+    RegexBuilder::new(&pattern)
+        .unicode(false)
+        .case_insensitive(case_insensitive)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| one_line(&e.to_string()))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn build_host(
+    host: &str,
+    build: HostBuild,
+    semantics: Semantics,
+    routes: &[RouteInfo],
+    diags: &mut Diagnostics,
+) -> Option<HostTable> {
+    let mut table = HostTable {
+        default: build.default,
+        ..HostTable::default()
+    };
+    let nginx = semantics == Semantics::IngressNginx;
+    let mut literal = LiteralPaths::default();
+    let mut regex_entries: Vec<&Candidate> = Vec::new();
+    if nginx && build.host_regex {
+        // Host-wide `location ~* "^<path>"` for every path, longest path first.
+        regex_entries = build.candidates.iter().collect();
+        regex_entries.sort_by(|a, b| b.path.cmp(&a.path));
+        regex_entries.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+    } else {
+        // Exact paths first, so a Prefix `/foo`'s implied `= /foo` never shadows an explicit Exact `/foo`.
+        let mut ordered: Vec<&Candidate> = build.candidates.iter().collect();
+        ordered.sort_by_key(|c| c.kind != PathType::Exact);
+        for c in ordered {
+            if c.regex {
+                regex_entries.push(c);
+                continue;
+            }
+            let trimmed = trim_trailing_slashes(&c.path);
+            match c.kind {
+                PathType::Exact => {
+                    literal.exact.insert(c.path.clone(), c.route);
+                    if nginx && c.path.len() > 1 && c.path.ends_with('/') {
+                        literal.slash_redirects.insert(trimmed.to_string());
+                    }
+                }
+                _ => {
+                    if nginx && c.path.len() > 1 {
+                        if c.path.ends_with('/') {
+                            literal.slash_redirects.insert(trimmed.to_string());
+                        } else {
+                            literal.exact.entry(c.path.clone()).or_insert(c.route);
+                        }
+                    }
+                    let entry = PrefixRoute {
+                        route: c.route,
+                        written_len: c.path.len(),
+                    };
+                    match literal.prefix.get(trimmed) {
+                        Some(existing) if existing.written_len >= entry.written_len => {
+                            if nginx {
+                                let w = &routes[existing.route];
+                                let r = &routes[c.route];
+                                diags.warning(
+                                    &r.ingress,
+                                    &r.field,
+                                    format!(
+                                        "Prefix {:?} is served by the same location as {} {} ({:?}); ignored",
+                                        c.path, w.ingress, w.field, w.path
+                                    ),
+                                );
+                            }
+                        }
+                        _ => {
+                            literal.prefix.insert(trimmed.to_string(), entry);
+                        }
+                    }
+                }
+            }
+        }
+        regex_entries.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        table.literal = Some(literal);
+    }
+    if !regex_entries.is_empty() {
+        let case_insensitive = nginx;
+        let mut entries = Vec::with_capacity(regex_entries.len());
+        let mut patterns = Vec::with_capacity(regex_entries.len());
+        let mut failed = false;
+        for c in &regex_entries {
+            match path_regex(&c.path, case_insensitive, true) {
+                Ok(re) => {
+                    patterns.push(format!("^(?:{})", c.path));
+                    entries.push((c.route, re));
+                }
+                Err(e) => {
+                    let r = &routes[c.route];
+                    diags.error(
+                        &r.ingress,
+                        &format!("{}.path", r.field),
+                        format!("{:?} is not a valid regular expression: {e}", c.path),
+                    );
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            return None;
+        }
+        let set = RegexSetBuilder::new(&patterns)
+            .unicode(false)
+            .case_insensitive(case_insensitive)
+            .size_limit(REGEX_SET_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
+            .build();
+        match set {
+            Ok(set) => {
+                table.regex = Some(RegexPaths {
+                    set,
+                    entries,
+                    first_match: nginx,
+                })
+            }
+            Err(e) => {
+                let first = regex_entries.first().map(|c| &routes[c.route]);
+                let object = first.map_or("config".to_string(), |r| r.ingress.clone());
+                diags.error(
+                    &object,
+                    &format!("host {host}"),
+                    format!("regex paths too large together: {}", one_line(&e.to_string())),
+                );
+                return None;
+            }
+        }
+    }
+    Some(table)
+}
+
+fn trim_trailing_slashes(path: &str) -> &str {
+    let t = path.trim_end_matches('/');
+    if t.is_empty() {
+        "/"
+    } else {
+        t
     }
 }

@@ -29,11 +29,19 @@ pub fn load(bytes: &[u8]) -> Result<Compiled, Vec<Diagnostic>> {
         return load_value(&Value::Null);
     }
     if bytes.len() > MAX_CONFIG_BYTES {
-        return Err(vec![Diagnostic::error("config", "", format!("is {} bytes; the limit is {MAX_CONFIG_BYTES}", bytes.len()))]);
+        return Err(vec![Diagnostic::error(
+            "config",
+            "",
+            format!("is {} bytes; the limit is {MAX_CONFIG_BYTES}", bytes.len()),
+        )]);
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => load_value(&value),
-        Err(e) => Err(vec![Diagnostic::error("config", "", format!("is not valid JSON: {e}"))]),
+        Err(e) => Err(vec![Diagnostic::error(
+            "config",
+            "",
+            format!("is not valid JSON: {e}"),
+        )]),
     }
 }
 
@@ -52,7 +60,11 @@ pub fn load_value(value: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     if diags.has_errors() {
         return Err(diags.into_vec());
     }
-    Ok(Compiled { table, settings, warnings: diags.into_vec() })
+    Ok(Compiled {
+        table,
+        settings,
+        warnings: diags.into_vec(),
+    })
 }
 
 /// Splits one document into its Ingress items and its `settings` (wrapper form only).
@@ -61,7 +73,11 @@ pub fn split_document<'v>(value: &'v Value, diags: &mut Diagnostics) -> (Vec<&'v
         Value::Null => (Vec::new(), None),
         Value::Object(map) if map.contains_key("ingresses") || map.contains_key("settings") => {
             if let Some(kind) = map.get("kind") {
-                diags.error("config", "kind", format!("the wrapper form takes no kind, found {kind}"));
+                diags.error(
+                    "config",
+                    "kind",
+                    format!("the wrapper form takes no kind, found {kind}"),
+                );
             }
             let items = match map.get("ingresses") {
                 None | Some(Value::Null) => Vec::new(),
@@ -76,28 +92,38 @@ pub fn split_document<'v>(value: &'v Value, diags: &mut Diagnostics) -> (Vec<&'v
 fn items_of<'v>(value: &'v Value, field: &str, diags: &mut Diagnostics) -> Vec<&'v Value> {
     match value {
         Value::Array(items) => items.iter().collect(),
-        Value::Object(map) => match map.get("kind").and_then(Value::as_str) {
-            Some("Ingress") => vec![value],
-            Some("IngressList") | Some("List") => match map.get("items") {
-                Some(Value::Array(items)) => items.iter().collect(),
-                None | Some(Value::Null) => Vec::new(),
-                Some(_) => {
-                    diags.error("config", &join(field, "items"), "must be a list");
+        Value::Object(map) => {
+            match map.get("kind").and_then(Value::as_str) {
+                Some("Ingress") => vec![value],
+                Some("IngressList") | Some("List") => match map.get("items") {
+                    Some(Value::Array(items)) => items.iter().collect(),
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(_) => {
+                        diags.error("config", &join(field, "items"), "must be a list");
+                        Vec::new()
+                    }
+                },
+                Some(kind) => {
+                    diags.error(
+                        "config",
+                        &join(field, "kind"),
+                        format!("expected Ingress, IngressList or List, found {kind:?}"),
+                    );
                     Vec::new()
                 }
-            },
-            Some(kind) => {
-                diags.error("config", &join(field, "kind"), format!("expected Ingress, IngressList or List, found {kind:?}"));
-                Vec::new()
+                None if map.contains_key("spec") && map.contains_key("metadata") => vec![value],
+                None => {
+                    diags.error("config", field, "expected an Ingress, an IngressList, a List or {\"ingresses\": ..., \"settings\": ...}");
+                    Vec::new()
+                }
             }
-            None if map.contains_key("spec") && map.contains_key("metadata") => vec![value],
-            None => {
-                diags.error("config", field, "expected an Ingress, an IngressList, a List or {\"ingresses\": ..., \"settings\": ...}");
-                Vec::new()
-            }
-        },
+        }
         _ => {
-            diags.error("config", field, "expected an Ingress, an IngressList, a List or {\"ingresses\": ..., \"settings\": ...}");
+            diags.error(
+                "config",
+                field,
+                "expected an Ingress, an IngressList, a List or {\"ingresses\": ..., \"settings\": ...}",
+            );
             Vec::new()
         }
     }
@@ -115,7 +141,10 @@ fn join(prefix: &str, field: &str) -> String {
 /// filter, and what `check` and `explain` load, so all of them judge the same bytes.
 pub fn plugin_config(items: Vec<Value>, settings: Option<Value>) -> Value {
     let mut wrapper = serde_json::Map::new();
-    wrapper.insert("ingresses".into(), serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}));
+    wrapper.insert(
+        "ingresses".into(),
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+    );
     if let Some(settings) = settings {
         wrapper.insert("settings".into(), settings);
     }

@@ -26,11 +26,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(object: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, object: object.into(), field: field.into(), message: message.into() }
+        Self {
+            severity: Severity::Error,
+            object: object.into(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn warning(object: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, object: object.into(), field: field.into(), message: message.into() }
+        Self {
+            severity: Severity::Warning,
+            object: object.into(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn is_error(&self) -> bool {

@@ -17,7 +17,9 @@ pub fn validate_rule_host(host: &str) -> Result<(), &'static str> {
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err("is not a valid host: expected a DNS name like foo.bar.com or *.foo.com, without port");
+            return Err(
+                "is not a valid host: expected a DNS name like foo.bar.com or *.foo.com, without port",
+            );
         }
     }
     Ok(())

@@ -62,9 +62,15 @@ pub struct HttpPath {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    Service { name: String, port: Port },
+    Service {
+        name: String,
+        port: Port,
+    },
     /// A `resource` backend (e.g. a storage bucket): not routable through Envoy clusters.
-    Resource { kind: String, name: String },
+    Resource {
+        kind: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +92,27 @@ impl Port {
 pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) -> Option<Ingress> {
     let before = diags.error_count();
     let Some(obj) = value.as_object() else {
-        diags.error(&format!("items[{position}]"), "", "an Ingress must be a JSON object");
+        diags.error(
+            &format!("items[{position}]"),
+            "",
+            "an Ingress must be a JSON object",
+        );
         return None;
     };
     let metadata = obj.get("metadata").and_then(Value::as_object);
-    let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("");
+    let name = metadata
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let namespace = match metadata.and_then(|m| m.get("namespace")) {
         None | Some(Value::Null) => "default",
         Some(v) => v.as_str().unwrap_or(""),
     };
-    let id = if name.is_empty() { format!("items[{position}]") } else { format!("{namespace}/{name}") };
+    let id = if name.is_empty() {
+        format!("items[{position}]")
+    } else {
+        format!("{namespace}/{name}")
+    };
     let r = Reader { id: &id };
     if let Some(kind) = obj.get("kind") {
         if kind.as_str() != Some("Ingress") {
@@ -105,7 +122,11 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
     }
     if let Some(api) = obj.get("apiVersion") {
         if api.as_str() != Some("networking.k8s.io/v1") {
-            diags.error(&id, "apiVersion", format!("expected \"networking.k8s.io/v1\", found {api}"));
+            diags.error(
+                &id,
+                "apiVersion",
+                format!("expected \"networking.k8s.io/v1\", found {api}"),
+            );
         }
     }
     match metadata {
@@ -113,7 +134,11 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
         Some(_) if name.is_empty() => diags.error(&id, "metadata.name", "required, a non-empty string"),
         Some(m) => {
             if !is_dns_label(namespace) {
-                diags.error(&id, "metadata.namespace", format!("{} is not a valid namespace", m["namespace"]));
+                diags.error(
+                    &id,
+                    "metadata.namespace",
+                    format!("{} is not a valid namespace", m["namespace"]),
+                );
             }
         }
     }
@@ -122,7 +147,11 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
         Some(v) => match v.as_str().and_then(Timestamp::parse) {
             Some(t) => Some(t),
             None => {
-                diags.error(&id, "metadata.creationTimestamp", format!("{v} is not an RFC 3339 time"));
+                diags.error(
+                    &id,
+                    "metadata.creationTimestamp",
+                    format!("{v} is not an RFC 3339 time"),
+                );
                 None
             }
         },
@@ -178,12 +207,24 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
         }
     }
     if rules.is_empty() && default_backend.is_none() && diags.error_count() == before {
-        diags.warning(&id, "spec", "has neither rules nor a defaultBackend; it routes nothing");
+        diags.warning(
+            &id,
+            "spec",
+            "has neither rules nor a defaultBackend; it routes nothing",
+        );
     }
     if diags.error_count() > before {
         return None;
     }
-    Some(Ingress { namespace: namespace.to_string(), name: name.to_string(), created, annotations, class, default_backend, rules })
+    Some(Ingress {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        created,
+        annotations,
+        class,
+        default_backend,
+        rules,
+    })
 }
 
 /// Field readers bound to one object's id, so every message names the object.
@@ -213,7 +254,12 @@ impl Reader<'_> {
         }
     }
 
-    fn object<'v>(&self, v: &'v Value, field: &str, diags: &mut Diagnostics) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(
+        &self,
+        v: &'v Value,
+        field: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<&'v Map<String, Value>> {
         match v.as_object() {
             Some(m) => Some(m),
             None => {
@@ -255,7 +301,9 @@ impl Reader<'_> {
                         }
                     }
                     None | Some(Value::Null) => diags.error(self.id, &list_field, "required"),
-                    Some(other) => diags.error(self.id, &list_field, format!("must be a list, found {other}")),
+                    Some(other) => {
+                        diags.error(self.id, &list_field, format!("must be a list, found {other}"))
+                    }
                 }
             }
         }
@@ -266,7 +314,11 @@ impl Reader<'_> {
         let m = self.object(v, field, diags)?;
         let path_type = match m.get("pathType") {
             None | Some(Value::Null) => {
-                diags.error(self.id, &format!("{field}.pathType"), "required (Exact, Prefix or ImplementationSpecific)");
+                diags.error(
+                    self.id,
+                    &format!("{field}.pathType"),
+                    "required (Exact, Prefix or ImplementationSpecific)",
+                );
                 return None;
             }
             Some(v) => match v.as_str() {
@@ -274,11 +326,19 @@ impl Reader<'_> {
                 Some("Prefix") => PathType::Prefix,
                 Some("ImplementationSpecific") => PathType::ImplementationSpecific,
                 Some(other) => {
-                    diags.error(self.id, &format!("{field}.pathType"), format!("unknown value {other:?}"));
+                    diags.error(
+                        self.id,
+                        &format!("{field}.pathType"),
+                        format!("unknown value {other:?}"),
+                    );
                     return None;
                 }
                 None => {
-                    diags.error(self.id, &format!("{field}.pathType"), format!("must be a string, found {v}"));
+                    diags.error(
+                        self.id,
+                        &format!("{field}.pathType"),
+                        format!("must be a string, found {v}"),
+                    );
                     return None;
                 }
             },
@@ -286,7 +346,11 @@ impl Reader<'_> {
         let path = match m.get("path") {
             None | Some(Value::Null) if path_type == PathType::ImplementationSpecific => "/".to_string(),
             None | Some(Value::Null) => {
-                diags.error(self.id, &format!("{field}.path"), format!("required for pathType {}", path_type.as_str()));
+                diags.error(
+                    self.id,
+                    &format!("{field}.path"),
+                    format!("required for pathType {}", path_type.as_str()),
+                );
                 return None;
             }
             Some(p) => self.string(p, &format!("{field}.path"), diags)?,
@@ -298,7 +362,11 @@ impl Reader<'_> {
             }
             Some(b) => self.backend(b, &format!("{field}.backend"), diags)?,
         };
-        Some(HttpPath { path, path_type, backend })
+        Some(HttpPath {
+            path,
+            path_type,
+            backend,
+        })
     }
 
     fn backend(&self, v: &Value, field: &str, diags: &mut Diagnostics) -> Option<Backend> {
@@ -332,7 +400,11 @@ impl Reader<'_> {
                     }
                 };
                 if !is_dns_label(&name) {
-                    diags.error(self.id, &format!("{f}.name"), format!("{name:?} is not a valid Service name"));
+                    diags.error(
+                        self.id,
+                        &format!("{f}.name"),
+                        format!("{name:?} is not a valid Service name"),
+                    );
                     return None;
                 }
                 let port = self.port(svc.get("port"), &format!("{f}.port"), diags)?;
@@ -353,14 +425,22 @@ impl Reader<'_> {
             (Some(n), None) => match n.as_u64() {
                 Some(n @ 1..=65535) => Some(Port::Number(n as u16)),
                 _ => {
-                    diags.error(self.id, &format!("{field}.number"), format!("must be a port number 1-65535, found {n}"));
+                    diags.error(
+                        self.id,
+                        &format!("{field}.number"),
+                        format!("must be a port number 1-65535, found {n}"),
+                    );
                     None
                 }
             },
             (None, Some(n)) => match n.as_str() {
                 Some(s) if is_port_name(s) => Some(Port::Name(s.to_string())),
                 _ => {
-                    diags.error(self.id, &format!("{field}.name"), format!("{n} is not a valid port name"));
+                    diags.error(
+                        self.id,
+                        &format!("{field}.name"),
+                        format!("{n} is not a valid port name"),
+                    );
                     None
                 }
             },
@@ -380,7 +460,8 @@ impl Reader<'_> {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -389,7 +470,8 @@ pub fn is_dns_label(s: &str) -> bool {
 fn is_port_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 15
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && s.bytes().any(|b| b.is_ascii_lowercase())
         && !s.starts_with('-')
         && !s.ends_with('-')
@@ -430,7 +512,13 @@ mod tests {
         assert_eq!(ing.id(), "game-prod/game-ingress");
         assert_eq!(ing.class.as_deref(), Some("nginx"));
         assert_eq!(ing.rules[0].host, None);
-        assert_eq!(ing.rules[0].paths[1].backend, Backend::Service { name: "game-room".into(), port: Port::Name("http".into()) });
+        assert_eq!(
+            ing.rules[0].paths[1].backend,
+            Backend::Service {
+                name: "game-room".into(),
+                port: Port::Name("http".into())
+            }
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -439,7 +527,10 @@ mod tests {
         v["spec"]["rules"][0]["http"]["paths"][1]["pathType"] = json!("Prefx");
         let (ing, errs) = parse(v);
         assert!(ing.is_none());
-        assert_eq!(errs, vec!["game-prod/game-ingress: spec.rules[0].http.paths[1].pathType: unknown value \"Prefx\""]);
+        assert_eq!(
+            errs,
+            vec!["game-prod/game-ingress: spec.rules[0].http.paths[1].pathType: unknown value \"Prefx\""]
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -450,13 +541,16 @@ mod tests {
         let (_, errs) = parse(v);
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].contains("metadata.annotations.nginx.ingress.kubernetes.io/use-regex"));
-        assert!(errs[1].contains("spec.rules[0].http.paths[0].backend.service.port.number: must be a port number"));
+        assert!(errs[1]
+            .contains("spec.rules[0].http.paths[0].backend.service.port.number: must be a port number"));
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn missing_namespace_is_default_and_class_annotation_counts() {
-        let (ing, _) = parse(json!({"metadata": {"name": "a", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
-            "spec": {"defaultBackend": {"service": {"name": "s", "port": {"number": 1}}}}}));
+        let (ing, _) = parse(
+            json!({"metadata": {"name": "a", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+            "spec": {"defaultBackend": {"service": {"name": "s", "port": {"number": 1}}}}}),
+        );
         let ing = ing.unwrap();
         assert_eq!(ing.id(), "default/a");
         assert_eq!(ing.class.as_deref(), Some("nginx"));

@@ -18,6 +18,9 @@ pub mod route;
 pub mod settings;
 pub mod timestamp;
 
+#[cfg(test)]
+mod decide_tests;
+
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;
 

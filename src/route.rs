@@ -112,7 +112,11 @@ pub enum Decision<'t> {
     /// Send upstream to `cluster`.
     Forward(Forward<'t>),
     /// Answer with a redirect.
-    Redirect { status: u16, location: String, trace: Trace },
+    Redirect {
+        status: u16,
+        location: String,
+        trace: Trace,
+    },
     /// Answer 404: nothing matched and there is no default backend.
     NotFound(Trace),
     /// Answer `status` (400 for an unusable request path, 500 for an unsafe rewrite).
@@ -123,7 +127,9 @@ impl Decision<'_> {
     pub fn trace(&self) -> Trace {
         match self {
             Decision::Forward(f) => f.trace,
-            Decision::Redirect { trace, .. } | Decision::NotFound(trace) | Decision::Reject { trace, .. } => *trace,
+            Decision::Redirect { trace, .. } | Decision::NotFound(trace) | Decision::Reject { trace, .. } => {
+                *trace
+            }
         }
     }
 }
@@ -172,7 +178,10 @@ impl RouteTable {
     pub fn decide(&self, request: &Request<'_>) -> Decision<'_> {
         let (raw_path, query) = split_query(request.path);
         let Some(path) = RequestPath::normalize(raw_path) else {
-            return Decision::Reject { status: 400, trace: trace(HostMatch::None, None, Reason::InvalidPath) };
+            return Decision::Reject {
+                status: 400,
+                trace: trace(HostMatch::None, None, Reason::InvalidPath),
+            };
         };
         let host = route_host(request.authority);
         let candidates = self.host_tables(&host);
@@ -186,7 +195,13 @@ impl RouteTable {
                     return self.forward(id, *host_match, reason, raw_path, &path, query);
                 }
                 crate::compile::PathMatch::SlashRedirect => {
-                    let location = format!("{}://{}{}/{}", request.scheme, request.authority, path.as_str(), query);
+                    let location = format!(
+                        "{}://{}{}/{}",
+                        request.scheme,
+                        request.authority,
+                        path.as_str(),
+                        query
+                    );
                     return Decision::Redirect {
                         status: 301,
                         location,
@@ -197,7 +212,14 @@ impl RouteTable {
                     // ingress-nginx: the selected server's root location answers (its default or 404).
                     if self.semantics == Semantics::IngressNginx {
                         if let Some(id) = table.default {
-                            return self.forward(id, *host_match, Reason::HostDefaultBackend, raw_path, &path, query);
+                            return self.forward(
+                                id,
+                                *host_match,
+                                Reason::HostDefaultBackend,
+                                raw_path,
+                                &path,
+                                query,
+                            );
                         }
                         if *host_match != HostMatch::Hostless {
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
@@ -209,7 +231,11 @@ impl RouteTable {
         if let Some(id) = self.default_backend {
             return self.forward(id, first_host, Reason::DefaultBackend, raw_path, &path, query);
         }
-        let reason = if first_host == HostMatch::None { Reason::NoMatchingHost } else { Reason::NoMatchingPath };
+        let reason = if first_host == HostMatch::None {
+            Reason::NoMatchingHost
+        } else {
+            Reason::NoMatchingPath
+        };
         Decision::NotFound(trace(first_host, None, reason))
     }
 
@@ -255,12 +281,26 @@ impl RouteTable {
                     }
                     Some(format!("{}{}", applied.path, query))
                 }
-                Ok(None) => path.changed(raw_path).then(|| format!("{}{}", path.as_str(), query)),
-                Err(()) => return Decision::Reject { status: 500, trace: trace(host, Some(id), Reason::InvalidRewrite) },
+                Ok(None) => path
+                    .changed(raw_path)
+                    .then(|| format!("{}{}", path.as_str(), query)),
+                Err(()) => {
+                    return Decision::Reject {
+                        status: 500,
+                        trace: trace(host, Some(id), Reason::InvalidRewrite),
+                    }
+                }
             },
-            None => path.changed(raw_path).then(|| format!("{}{}", path.as_str(), query)),
+            None => path
+                .changed(raw_path)
+                .then(|| format!("{}{}", path.as_str(), query)),
         };
-        Decision::Forward(Forward { cluster: &route.backend.cluster, path: new_path, headers, trace: trace(host, Some(id), reason) })
+        Decision::Forward(Forward {
+            cluster: &route.backend.cluster,
+            path: new_path,
+            headers,
+            trace: trace(host, Some(id), reason),
+        })
     }
 }
 

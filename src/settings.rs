@@ -117,7 +117,11 @@ impl Settings {
         if let Some(v) = map.get("clusterHeader") {
             match v.as_str() {
                 Some(s) if is_header_name(s) => settings.cluster_header = s.to_ascii_lowercase(),
-                Some(s) => diags.error(OBJECT, "clusterHeader", format!("{s:?} is not a valid header name")),
+                Some(s) => diags.error(
+                    OBJECT,
+                    "clusterHeader",
+                    format!("{s:?} is not a valid header name"),
+                ),
                 None => diags.error(OBJECT, "clusterHeader", "must be a string"),
             }
         }
@@ -148,7 +152,8 @@ impl Settings {
 fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]

@@ -50,7 +50,9 @@ impl Timestamp {
             _ => return None,
         };
         let days = days_from_civil(year, month, day);
-        Some(Timestamp(days * 86_400 + hour * 3600 + minute * 60 + second - offset))
+        Some(Timestamp(
+            days * 86_400 + hour * 3600 + minute * 60 + second - offset,
+        ))
     }
 }
 
@@ -73,8 +75,14 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn parses_kubernetes_timestamps() {
         assert_eq!(Timestamp::parse("1970-01-01T00:00:00Z"), Some(Timestamp(0)));
-        assert_eq!(Timestamp::parse("2024-03-01T12:00:00Z"), Some(Timestamp(1_709_294_400)));
-        assert_eq!(Timestamp::parse("2024-03-01T14:00:00.123+02:00"), Some(Timestamp(1_709_294_400)));
+        assert_eq!(
+            Timestamp::parse("2024-03-01T12:00:00Z"),
+            Some(Timestamp(1_709_294_400))
+        );
+        assert_eq!(
+            Timestamp::parse("2024-03-01T14:00:00.123+02:00"),
+            Some(Timestamp(1_709_294_400))
+        );
         assert!(Timestamp::parse("2024-03-01").is_none());
         assert!(Timestamp::parse("2024-13-01T00:00:00Z").is_none());
         assert!(Timestamp::parse("yesterday at noon").is_none());
