@@ -516,7 +516,7 @@ fn build_host(
         // Host-wide `location ~* "^<path>"` for every path, longest path first.
         regex_entries = build.candidates.iter().collect();
         regex_entries.sort_by(|a, b| b.path.cmp(&a.path));
-        regex_entries.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        regex_entries.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
     } else {
         // Exact paths first, so a Prefix `/foo`'s implied `= /foo` never shadows an explicit Exact `/foo`.
         let mut ordered: Vec<&Candidate> = build.candidates.iter().collect();
@@ -568,7 +568,7 @@ fn build_host(
                 }
             }
         }
-        regex_entries.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        regex_entries.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         table.literal = Some(literal);
     }
     if !regex_entries.is_empty() {

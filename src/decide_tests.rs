@@ -58,7 +58,10 @@ fn go(t: &RouteTable, host: &str, p: &str) -> String {
 }
 
 /// The Kubernetes documentation's path examples: (paths, request, expected service or 404).
-fn spec_rows() -> Vec<(Vec<(&'static str, &'static str)>, &'static str, &'static str)> {
+/// One row of the table: the (pathType, path) list, the request path, the expected backend.
+type SpecRow = (Vec<(&'static str, &'static str)>, &'static str, &'static str);
+
+fn spec_rows() -> Vec<SpecRow> {
     vec![
         (vec![("Prefix", "/")], "/anything/at/all", "p0"),
         (vec![("Exact", "/foo")], "/foo", "p0"),

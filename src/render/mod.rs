@@ -1,1 +1,3 @@
 //! Envoy / Kubernetes / Istio output (native only).
+
+pub mod envoy;

@@ -33,7 +33,11 @@ impl EchoServer {
                 }
             }
         });
-        Ok(EchoServer { name: name.to_string(), addr, stop })
+        Ok(EchoServer {
+            name: name.to_string(),
+            addr,
+            stop,
+        })
     }
 
     /// Starts a server named `name` on an ephemeral loopback port.
@@ -55,7 +59,9 @@ impl Drop for EchoServer {
 
 fn serve(stream: TcpStream, service: &str) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(write_half) = stream.try_clone() else { return };
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     let mut writer = write_half;
     loop {
@@ -95,8 +101,9 @@ fn serve(stream: TcpStream, service: &str) {
                 return;
             }
         }
-        let body = serde_json::json!({"service": service, "method": method, "path": path, "headers": headers})
-            .to_string();
+        let body =
+            serde_json::json!({"service": service, "method": method, "path": path, "headers": headers})
+                .to_string();
         let response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n\r\n{}",
             body.len(),
