@@ -546,3 +546,32 @@ fn canary_ingresses_are_not_served_yet() {
         .iter()
         .any(|w| w.message.contains("canary Ingresses are not yet supported")));
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn absurd_input_gets_a_defined_answer() {
+    let t = load_table(vec![game(), chatforyou()], "ingress-nginx");
+    let long_path = format!("/lobby/{}", "a/".repeat(50_000));
+    assert_eq!(go(&t, "localhost", &long_path), "game-lobby /");
+    let long_regex_path = format!("/chatforyouio/{}", "x".repeat(5_000));
+    assert!(go(&t, "myproject.project.io", &long_regex_path).starts_with("chatforyou-io-svc /xxx"));
+    let long_host = "h".repeat(70_000);
+    assert_eq!(go(&t, &long_host, "/lobby"), "game-lobby /");
+    assert_eq!(go(&t, "", "/lobby"), "game-lobby /");
+    assert_eq!(go(&t, "[::1", "/room"), "game-room /");
+    assert_eq!(go(&t, ":::::", "/nothing"), "404");
+    assert_eq!(go(&t, "localhost", ""), "400");
+    assert_eq!(go(&t, "localhost", "/a\u{0}b"), "400");
+    // A rewrite longer than the cap is refused, not forwarded.
+    let huge = ingress("a", "huge", "2024-01-01T00:00:00Z",
+        json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$1/$1", "nginx.ingress.kubernetes.io/use-regex": "true"}),
+        json!([host_rule(Some("h.test"), vec![path("/(.*)", "ImplementationSpecific", "svc")])]));
+    let t = load_table(vec![huge], "ingress-nginx");
+    assert_eq!(go(&t, "h.test", &format!("/{}", "y".repeat(5000))), "500");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn long_regex_subjects_are_matched_in_linear_time() {
+    let t = load_table(vec![chatforyou()], "ingress-nginx");
+    // Matching 100 KB is fine; the rewrite result over 8 KiB is refused.
+    assert_eq!(go(&t, "myproject.project.io", &format!("/chatforyouio/{}", "x".repeat(100_000))), "500");
+}
