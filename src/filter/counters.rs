@@ -1,0 +1,65 @@
+//! The filter's Envoy counters. Envoy prefixes custom stats with `wasmcustom.` in `/stats`; Prometheus
+//! shows them as `ingress_wasm_requests_routed` etc. The same name defined in several worker VMs maps to
+//! one Envoy counter.
+
+use log::warn;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    /// Forwarded to a backend cluster.
+    Routed,
+    /// Answered 404: no rule and no default backend.
+    NotFound,
+    /// Answered with a redirect.
+    Redirected,
+    /// Answered 400/500 (unusable request or unsafe rewrite).
+    Rejected,
+}
+
+impl Counter {
+    const ALL: [Counter; 4] = [
+        Counter::Routed,
+        Counter::NotFound,
+        Counter::Redirected,
+        Counter::Rejected,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Routed => "ingress_wasm.requests_routed",
+            Counter::NotFound => "ingress_wasm.requests_not_found",
+            Counter::Redirected => "ingress_wasm.requests_redirected",
+            Counter::Rejected => "ingress_wasm.requests_rejected",
+        }
+    }
+}
+
+/// Metric ids of one VM; a counter the host refused to define is skipped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    ids: [Option<u32>; 4],
+}
+
+impl Counters {
+    /// Defines every counter (call once per VM).
+    pub fn define() -> Counters {
+        let mut ids = [None; 4];
+        for (slot, counter) in ids.iter_mut().zip(Counter::ALL) {
+            match hostcalls::define_metric(MetricType::Counter, counter.name()) {
+                Ok(id) => *slot = Some(id),
+                Err(status) => warn!("cannot define counter {}: {status:?}", counter.name()),
+            }
+        }
+        Counters { ids }
+    }
+
+    pub fn increment(&self, counter: Counter) {
+        if let Some(&Some(id)) = self.ids.get(counter as usize) {
+            if let Err(status) = hostcalls::increment_metric(id, 1) {
+                warn!("cannot increment {}: {status:?}", counter.name());
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The proxy-wasm glue (wasm32-wasip1 only): the one place that talks to Envoy.
+//!
+//! Thin on purpose: the root context loads the plugin configuration once per VM with [`crate::config::load`]
+//! and shares the compiled [`RouteTable`] with every request through an `Rc`; a request context reads the
+//! three pseudo-headers a decision needs, calls [`RouteTable::decide`] and applies the [`Decision`].
+//!
+//! Never panics on input: only `hostcalls` functions that return `Result` are used (the `Context` /
+//! `HttpContext` convenience methods unwrap inside the SDK), headers are read as bytes (the String getters
+//! panic on non-UTF-8), and every host error becomes a log line or a local reply.
+
+mod counters;
+
+use crate::config::{self, MAX_CONFIG_BYTES};
+use crate::diagnostics::Diagnostic;
+use crate::route::{Decision, Forward, Request, RouteTable};
+use counters::{Counter, Counters};
+use log::{debug, error, info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use std::rc::Rc;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Envoy's foreign function that makes the router re-select the route after header changes.
+const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
+
+/// What every request of one plugin configuration shares.
+struct Shared {
+    table: RouteTable,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Rc<Shared>>,
+    counters: Option<Counters>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        if let Ok(level) = hostcalls::get_log_level() {
+            proxy_wasm::set_log_level(level);
+        }
+        let counters = *self.counters.get_or_insert_with(Counters::define);
+        if plugin_configuration_size > MAX_CONFIG_BYTES {
+            error!("config: is {plugin_configuration_size} bytes; the limit is {MAX_CONFIG_BYTES}");
+            return false;
+        }
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                error!("config: cannot read the plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        match config::load(&bytes) {
+            Ok(compiled) => {
+                log_diagnostics(&compiled.warnings);
+                info!(
+                    "loaded {} routes to {} backends ({} semantics, {} warnings)",
+                    compiled.table.routes().len(),
+                    compiled.table.backends().len(),
+                    compiled.table.semantics().as_str(),
+                    compiled.warnings.len()
+                );
+                self.shared = Some(Rc::new(Shared {
+                    table: compiled.table,
+                    counters,
+                }));
+                true
+            }
+            Err(diagnostics) => {
+                log_diagnostics(&diagnostics);
+                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+                error!("configuration refused: {errors} error(s)");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream {
+            shared: self.shared.clone(),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+fn log_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        if d.is_error() {
+            error!("{d}");
+        } else {
+            warn!("{d}");
+        }
+    }
+}
+
+/// One HTTP request.
+struct Stream {
+    /// None only if no configuration was ever accepted (Envoy does not start then).
+    shared: Option<Rc<Shared>>,
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return local_reply(503, "not configured\n");
+        };
+        route(&shared)
+    }
+}
+
+/// Routes the request whose headers are being decoded.
+fn route(shared: &Shared) -> Action {
+    let table = &shared.table;
+    let counters = &shared.counters;
+    // A client must never choose the cluster: drop its copy before anything else.
+    if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, table.cluster_header()) {
+        error!("cannot remove {}: {status:?}", table.cluster_header());
+        counters.increment(Counter::Rejected);
+        return local_reply(500, "internal error\n");
+    }
+    let (Some(authority), Some(path)) = (request_header(":authority"), request_header(":path")) else {
+        counters.increment(Counter::Rejected);
+        return local_reply(400, "bad request\n");
+    };
+    let scheme = request_header(":scheme")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "http".to_string());
+    let request = Request {
+        scheme: &scheme,
+        authority: &authority,
+        path: &path,
+    };
+    let decision = table.decide(&request);
+    debug!(
+        "{} {}{} -> {:?}",
+        request.scheme, request.authority, request.path, decision
+    );
+    match decision {
+        Decision::Forward(forward) => match apply_forward(table.cluster_header(), &forward) {
+            Ok(()) => {
+                counters.increment(Counter::Routed);
+                Action::Continue
+            }
+            Err(message) => {
+                error!("{message}");
+                counters.increment(Counter::Rejected);
+                local_reply(500, "internal error\n")
+            }
+        },
+        Decision::Redirect { status, location, .. } => {
+            counters.increment(Counter::Redirected);
+            send(u32::from(status), vec![("location", location.as_str())], None)
+        }
+        Decision::NotFound(_) => {
+            counters.increment(Counter::NotFound);
+            local_reply(404, "not found\n")
+        }
+        Decision::Reject { status, .. } => {
+            counters.increment(Counter::Rejected);
+            let body = if status == 400 {
+                "bad request\n"
+            } else {
+                "request rejected\n"
+            };
+            local_reply(u32::from(status), body)
+        }
+    }
+}
+
+/// Reads a request header as UTF-8: `Some("")` when absent, None when its bytes are not UTF-8 (or the
+/// host refuses the read).
+fn request_header(name: &str) -> Option<String> {
+    match hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
+        Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
+        Ok(None) => Some(String::new()),
+        Err(status) => {
+            error!("cannot read {name}: {status:?}");
+            None
+        }
+    }
+}
+
+/// Writes the decision into the request headers and makes Envoy re-select the route.
+fn apply_forward(cluster_header: &str, forward: &Forward<'_>) -> Result<(), String> {
+    set_request_header(cluster_header, forward.cluster)?;
+    if let Some(path) = &forward.path {
+        set_request_header(":path", path)?;
+    }
+    for (name, value) in &forward.headers {
+        set_request_header(name, value)?;
+    }
+    // ABI 0.2.1 modules get the route cache cleared on header writes; this keeps working when that ends.
+    if let Err(status) = hostcalls::call_foreign_function(CLEAR_ROUTE_CACHE, None) {
+        debug!("{CLEAR_ROUTE_CACHE}: {status:?}");
+    }
+    Ok(())
+}
+
+fn set_request_header(name: &str, value: &str) -> Result<(), String> {
+    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+        .map_err(|status| format!("cannot set {name}: {status:?}"))
+}
+
+fn local_reply(status: u32, body: &str) -> Action {
+    send(
+        status,
+        vec![("content-type", "text/plain")],
+        Some(body.as_bytes()),
+    )
+}
+
+fn send(status: u32, headers: Vec<(&str, &str)>, body: Option<&[u8]>) -> Action {
+    if let Err(e) = hostcalls::send_http_response(status, headers, body) {
+        error!("cannot send the {status} reply: {e:?}");
+    }
+    Action::Pause
+}

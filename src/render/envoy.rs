@@ -1,0 +1,498 @@
+//! A complete Envoy bootstrap around the filter: one listener whose HTTP connection manager runs the Wasm
+//! filter then the router, a single route that forwards to the cluster the filter names in the cluster
+//! header, and one cluster per Ingress backend.
+//!
+//! The connection manager settings that make path matching safe are always generated, never left to the
+//! user: `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT` and
+//! `strip_trailing_host_dot`. The port is deliberately kept in `:authority`: the filter ignores it when
+//! matching hosts, and redirects must carry it. The Wasm filter runs with `failure_policy: FAIL_RELOAD`, so
+//! a VM that ever fails is replaced instead of failing every later request.
+
+use crate::route::Backend;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Name (and root id, and VM id) of the Wasm plugin; Envoy's `wasm.<name>.*` stats carry it.
+pub const PLUGIN_NAME: &str = "ingress_wasm";
+/// `stat_prefix` of the HTTP connection manager (`http.ingress_http.*` stats).
+pub const STAT_PREFIX: &str = "ingress_http";
+/// Name of the listener.
+pub const LISTENER_NAME: &str = "ingress_http";
+/// Upstream connect timeout of every backend cluster.
+pub const CONNECT_TIMEOUT: &str = "5s";
+/// The DNS suffix of Kubernetes services, used when no endpoints are given.
+pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
+
+/// What [`bootstrap`] needs.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions<'a> {
+    /// The exact JSON the filter gets; serialized into the plugin's `google.protobuf.StringValue`.
+    pub plugin_config: &'a Value,
+    /// From `RouteTable::backends()`: one Envoy cluster each, named `backend.cluster`.
+    pub backends: &'a [Backend],
+    /// The request header carrying the chosen cluster (`RouteTable::cluster_header()`).
+    pub cluster_header: &'a str,
+    /// Written as given into `vm_config.code.local.filename`.
+    pub wasm_path: &'a str,
+    /// Listener address and port (port 0 lets the kernel choose).
+    pub listen: (String, u16),
+    /// Admin listener; none when None.
+    pub admin: Option<(String, u16)>,
+    /// Backend endpoints keyed by `namespace/service:port` (`crate::cluster::backend_key`), each
+    /// `host:port` (IPv6 as `[addr]:port`). Backends without an entry resolve their Kubernetes service name.
+    pub endpoints: &'a BTreeMap<String, Vec<String>>,
+}
+
+/// Renders the Envoy bootstrap. `Err` names a malformed endpoint entry.
+///
+/// Clusters:
+/// - a backend with an `endpoints` entry gets exactly those addresses: `STATIC` when all are IP literals,
+///   `STRICT_DNS` otherwise;
+/// - a backend without an entry whose port is a number resolves `service.namespace.svc.cluster.local:port`
+///   with `STRICT_DNS` (the cluster IP of the Service, so kube-proxy does the endpoint balancing);
+/// - a backend without an entry whose port is a *name* cannot be resolved by DNS (the number behind a
+///   named Service port is only known to the API server), so its cluster is rendered `STATIC` with no
+///   endpoints: the configuration loads, and requests routed there get Envoy's 503 "no healthy upstream"
+///   until an `endpoints` entry (or an EDS-fed cluster of the same name) supplies the addresses.
+pub fn bootstrap(opts: &EnvoyOptions<'_>) -> Result<Value, String> {
+    let mut clusters = Vec::with_capacity(opts.backends.len());
+    for backend in opts.backends {
+        clusters.push(cluster(backend, opts.endpoints)?);
+    }
+    let mut root = json!({
+        "static_resources": {
+            "listeners": [listener(opts)],
+            "clusters": clusters,
+        }
+    });
+    if let (Some((address, port)), Some(map)) = (&opts.admin, root.as_object_mut()) {
+        map.insert("admin".into(), json!({"address": socket_address(address, *port)}));
+    }
+    Ok(root)
+}
+
+/// The bootstrap as YAML (what `envoy -c` reads when the file ends in `.yaml`).
+pub fn to_yaml(value: &Value) -> String {
+    // Serializing a JSON value cannot fail; JSON is valid YAML should it ever do.
+    serde_yaml_ng::to_string(value).unwrap_or_else(|_| value.to_string())
+}
+
+fn socket_address(address: &str, port: u16) -> Value {
+    json!({"socket_address": {"address": address, "port_value": port}})
+}
+
+fn listener(opts: &EnvoyOptions<'_>) -> Value {
+    let header = opts.cluster_header;
+    json!({
+        "name": LISTENER_NAME,
+        "address": socket_address(&opts.listen.0, opts.listen.1),
+        "filter_chains": [{
+            "filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": STAT_PREFIX,
+                    "use_remote_address": true,
+                    "normalize_path": true,
+                    "merge_slashes": true,
+                    "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+                    "strip_trailing_host_dot": true,
+                    "route_config": {
+                        "name": "ingress",
+                        "virtual_hosts": [{
+                            "name": "ingress",
+                            "domains": ["*"],
+                            "routes": [{
+                                "match": {"prefix": "/"},
+                                "route": {"cluster_header": header},
+                                "request_headers_to_remove": [header],
+                            }],
+                        }],
+                    },
+                    "http_filters": [wasm_filter(opts), {
+                        "name": "envoy.filters.http.router",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                        },
+                    }],
+                },
+            }],
+        }],
+    })
+}
+
+fn wasm_filter(opts: &EnvoyOptions<'_>) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": PLUGIN_NAME,
+                "root_id": PLUGIN_NAME,
+                "vm_config": {
+                    "vm_id": PLUGIN_NAME,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": opts.wasm_path}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": opts.plugin_config.to_string(),
+                },
+                "failure_policy": "FAIL_RELOAD",
+            },
+        },
+    })
+}
+
+/// One parsed `host:port` endpoint.
+struct Endpoint {
+    host: String,
+    port: u16,
+    is_ip: bool,
+}
+
+fn cluster(backend: &Backend, endpoints: &BTreeMap<String, Vec<String>>) -> Result<Value, String> {
+    let key = crate::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
+    let (kind, addresses) = match endpoints.get(&key) {
+        Some(list) => {
+            let mut parsed = Vec::with_capacity(list.len());
+            for (i, entry) in list.iter().enumerate() {
+                let endpoint =
+                    parse_endpoint(entry).map_err(|why| format!("endpoints[{key:?}][{i}]: {why}"))?;
+                parsed.push(endpoint);
+            }
+            let kind = if parsed.iter().all(|e| e.is_ip) {
+                "STATIC"
+            } else {
+                "STRICT_DNS"
+            };
+            (kind, parsed)
+        }
+        None => match backend.port.parse::<u16>() {
+            Ok(port) if port > 0 => {
+                let host = format!("{}.{}.{CLUSTER_DOMAIN}", backend.service, backend.namespace);
+                (
+                    "STRICT_DNS",
+                    vec![Endpoint {
+                        host,
+                        port,
+                        is_ip: false,
+                    }],
+                )
+            }
+            // A named port: nothing DNS can resolve (see `bootstrap`).
+            _ => ("STATIC", Vec::new()),
+        },
+    };
+    let lb_endpoints: Vec<Value> = addresses
+        .iter()
+        .map(|e| json!({"endpoint": {"address": socket_address(&e.host, e.port)}}))
+        .collect();
+    let mut cluster = json!({
+        "name": backend.cluster,
+        "type": kind,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "load_assignment": {
+            "cluster_name": backend.cluster,
+            "endpoints": if lb_endpoints.is_empty() { json!([]) } else { json!([{"lb_endpoints": lb_endpoints}]) },
+        },
+    });
+    if kind == "STRICT_DNS" {
+        if let Some(map) = cluster.as_object_mut() {
+            map.insert("dns_lookup_family".into(), json!("V4_PREFERRED"));
+        }
+    }
+    Ok(cluster)
+}
+
+/// `host:port`, `ip:port` or `[ipv6]:port`.
+fn parse_endpoint(entry: &str) -> Result<Endpoint, String> {
+    let bad = || format!("{entry:?} is not host:port (IPv6 as [addr]:port)");
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = after.strip_prefix(':').ok_or_else(bad)?;
+        match addr.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => (addr, port),
+            _ => return Err(format!("{entry:?}: {addr:?} is not an IPv6 address")),
+        }
+    } else {
+        let (host, port) = entry.rsplit_once(':').ok_or_else(bad)?;
+        if host.contains(':') {
+            return Err(format!(
+                "{entry:?}: write an IPv6 address in brackets, as [addr]:port"
+            ));
+        }
+        (host, port)
+    };
+    let port = match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => p,
+        _ => {
+            return Err(format!(
+                "{entry:?}: port {port:?} is not a number from 1 to 65535"
+            ))
+        }
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Endpoint {
+            host: ip.to_string(),
+            port,
+            is_ip: true,
+        });
+    }
+    let dns_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !dns_ok {
+        return Err(format!(
+            "{entry:?}: {host:?} is neither an IP address nor a DNS name"
+        ));
+    }
+    Ok(Endpoint {
+        host: host.to_ascii_lowercase(),
+        port,
+        is_ip: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(ns: &str, svc: &str, port: &str) -> Backend {
+        Backend {
+            namespace: ns.into(),
+            service: svc.into(),
+            port: port.into(),
+            cluster: format!("{ns}/{svc}:{port}"),
+        }
+    }
+
+    fn render(
+        backends: &[Backend],
+        endpoints: &BTreeMap<String, Vec<String>>,
+        admin: bool,
+    ) -> Result<Value, String> {
+        let config = json!({"ingresses": [], "settings": {"semantics": "kubernetes"}});
+        bootstrap(&EnvoyOptions {
+            plugin_config: &config,
+            backends,
+            cluster_header: "x-ingress-cluster",
+            wasm_path: "/etc/envoy/ingress_wasm.wasm",
+            listen: ("0.0.0.0".into(), 8080),
+            admin: admin.then(|| ("127.0.0.1".to_string(), 9901)),
+            endpoints,
+        })
+    }
+
+    fn hcm(root: &Value) -> &Value {
+        &root["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    }
+
+    fn cluster_named<'v>(root: &'v Value, name: &str) -> &'v Value {
+        root["static_resources"]["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no cluster {name}"))
+    }
+
+    #[test]
+    fn listener_routes_by_the_cluster_header_behind_the_filter() {
+        let root = render(&[], &BTreeMap::new(), false).unwrap();
+        let listener = &root["static_resources"]["listeners"][0];
+        assert_eq!(
+            listener["address"]["socket_address"],
+            json!({"address": "0.0.0.0", "port_value": 8080})
+        );
+        let hcm = hcm(&root);
+        assert_eq!(hcm["stat_prefix"], "ingress_http");
+        for flag in [
+            "use_remote_address",
+            "normalize_path",
+            "merge_slashes",
+            "strip_trailing_host_dot",
+        ] {
+            assert_eq!(hcm[flag], true, "{flag}");
+        }
+        assert_eq!(hcm["path_with_escaped_slashes_action"], "UNESCAPE_AND_REDIRECT");
+        assert!(hcm.get("strip_matching_host_port").is_none() && hcm.get("strip_any_host_port").is_none());
+        let hosts = hcm["route_config"]["virtual_hosts"].as_array().unwrap();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0]["domains"], json!(["*"]));
+        assert_eq!(
+            hosts[0]["routes"],
+            json!([{
+                "match": {"prefix": "/"},
+                "route": {"cluster_header": "x-ingress-cluster"},
+                "request_headers_to_remove": ["x-ingress-cluster"],
+            }])
+        );
+        let filters = hcm["http_filters"].as_array().unwrap();
+        assert_eq!(filters.len(), 2);
+        assert_eq!(filters[1]["name"], "envoy.filters.http.router");
+        let wasm = &filters[0]["typed_config"];
+        assert_eq!(
+            wasm["@type"],
+            "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+        );
+        let config = &wasm["config"];
+        assert_eq!(config["name"], "ingress_wasm");
+        assert_eq!(config["root_id"], "ingress_wasm");
+        assert_eq!(config["failure_policy"], "FAIL_RELOAD");
+        assert_eq!(config["vm_config"]["runtime"], "envoy.wasm.runtime.v8");
+        assert_eq!(
+            config["vm_config"]["code"]["local"]["filename"],
+            "/etc/envoy/ingress_wasm.wasm"
+        );
+        assert_eq!(
+            config["configuration"]["@type"],
+            "type.googleapis.com/google.protobuf.StringValue"
+        );
+        let carried: Value =
+            serde_json::from_str(config["configuration"]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            carried,
+            json!({"ingresses": [], "settings": {"semantics": "kubernetes"}})
+        );
+        assert!(root.get("admin").is_none());
+        assert_eq!(root["static_resources"]["clusters"], json!([]));
+    }
+
+    #[test]
+    fn admin_only_when_asked() {
+        let root = render(&[], &BTreeMap::new(), true).unwrap();
+        assert_eq!(
+            root["admin"]["address"]["socket_address"],
+            json!({"address": "127.0.0.1", "port_value": 9901})
+        );
+    }
+
+    #[test]
+    fn clusters_from_endpoints_or_service_dns() {
+        let backends = [
+            backend("game-prod", "game-lobby", "80"),
+            backend("game-prod", "game-room", "80"),
+            backend("default", "echo", "3000"),
+            backend("web", "named", "http"),
+            backend("web", "v6", "8080"),
+        ];
+        let endpoints = BTreeMap::from([
+            (
+                "game-prod/game-lobby:80".to_string(),
+                vec!["127.0.0.1:8001".to_string(), "10.0.0.2:8002".to_string()],
+            ),
+            (
+                "default/echo:3000".to_string(),
+                vec!["echo.internal:3000".to_string(), "10.0.0.3:3000".to_string()],
+            ),
+            ("web/v6:8080".to_string(), vec!["[::1]:8080".to_string()]),
+            ("unused/key:1".to_string(), vec!["127.0.0.1:1".to_string()]),
+        ]);
+        let root = render(&backends, &endpoints, false).unwrap();
+        assert_eq!(root["static_resources"]["clusters"].as_array().unwrap().len(), 5);
+
+        let lobby = cluster_named(&root, "game-prod/game-lobby:80");
+        assert_eq!(lobby["type"], "STATIC");
+        assert_eq!(lobby["connect_timeout"], "5s");
+        assert_eq!(
+            lobby["load_assignment"]["cluster_name"],
+            "game-prod/game-lobby:80"
+        );
+        let eps = &lobby["load_assignment"]["endpoints"][0]["lb_endpoints"];
+        assert_eq!(
+            eps[0]["endpoint"]["address"]["socket_address"],
+            json!({"address": "127.0.0.1", "port_value": 8001})
+        );
+        assert_eq!(
+            eps[1]["endpoint"]["address"]["socket_address"],
+            json!({"address": "10.0.0.2", "port_value": 8002})
+        );
+
+        let room = cluster_named(&root, "game-prod/game-room:80");
+        assert_eq!(room["type"], "STRICT_DNS");
+        assert_eq!(
+            room["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"],
+            json!({"address": "game-room.game-prod.svc.cluster.local", "port_value": 80})
+        );
+
+        let echo = cluster_named(&root, "default/echo:3000");
+        assert_eq!(
+            echo["type"], "STRICT_DNS",
+            "a DNS name among the endpoints needs STRICT_DNS"
+        );
+        assert_eq!(
+            echo["load_assignment"]["endpoints"][0]["lb_endpoints"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let named = cluster_named(&root, "web/named:http");
+        assert_eq!(named["type"], "STATIC");
+        assert_eq!(named["load_assignment"]["endpoints"], json!([]));
+
+        let v6 = cluster_named(&root, "web/v6:8080");
+        assert_eq!(v6["type"], "STATIC");
+        assert_eq!(
+            v6["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"],
+            json!({"address": "::1", "port_value": 8080})
+        );
+    }
+
+    #[test]
+    fn cluster_names_follow_the_backend() {
+        let mut b = backend("ns", "svc", "8080");
+        b.cluster = "outbound|8080||svc.ns.svc.cluster.local".into();
+        let root = render(&[b], &BTreeMap::new(), false).unwrap();
+        let c = cluster_named(&root, "outbound|8080||svc.ns.svc.cluster.local");
+        assert_eq!(
+            c["load_assignment"]["cluster_name"],
+            "outbound|8080||svc.ns.svc.cluster.local"
+        );
+    }
+
+    #[test]
+    fn malformed_endpoints_are_errors() {
+        let backends = [backend("ns", "svc", "80")];
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:http",
+            "127.0.0.1:70000",
+            ":80",
+            "[::1:80",
+            "[10.0.0.1]:80",
+            "a b:80",
+            "host:+80",
+            "::1:80",
+        ] {
+            let endpoints = BTreeMap::from([("ns/svc:80".to_string(), vec![bad.to_string()])]);
+            let err = render(&backends, &endpoints, false).unwrap_err();
+            assert!(err.starts_with("endpoints[\"ns/svc:80\"][0]: "), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn yaml_round_trips() {
+        let backends = [backend("game-prod", "game-lobby", "80")];
+        let endpoints = BTreeMap::from([(
+            "game-prod/game-lobby:80".to_string(),
+            vec!["127.0.0.1:8001".to_string()],
+        )]);
+        let root = render(&backends, &endpoints, true).unwrap();
+        let yaml = to_yaml(&root);
+        assert!(yaml.contains("cluster_header: x-ingress-cluster"), "{yaml}");
+        let back: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(back, root);
+    }
+}
