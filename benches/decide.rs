@@ -12,15 +12,25 @@ fn config(hosts: usize, paths_per_host: usize, regex: bool) -> Vec<u8> {
     for h in 0..hosts {
         let paths: Vec<_> = (0..paths_per_host)
             .map(|p| {
-                let path = if regex { format!("/api{p}/v[0-9]+/(.*)") } else { format!("/api{p}/items") };
+                let path = if regex {
+                    format!("/api{p}/v[0-9]+/(.*)")
+                } else {
+                    format!("/api{p}/items")
+                };
                 json!({"path": path, "pathType": if regex { "ImplementationSpecific" } else { "Prefix" },
                        "backend": {"service": {"name": format!("svc-{p}"), "port": {"number": 80}}}})
             })
             .collect();
-        let annotations = if regex { json!({"nginx.ingress.kubernetes.io/use-regex": "true"}) } else { json!({}) };
-        items.push(json!({"metadata": {"name": format!("ing-{h}"), "namespace": "bench",
+        let annotations = if regex {
+            json!({"nginx.ingress.kubernetes.io/use-regex": "true"})
+        } else {
+            json!({})
+        };
+        items.push(
+            json!({"metadata": {"name": format!("ing-{h}"), "namespace": "bench",
             "creationTimestamp": "2024-01-01T00:00:00Z", "annotations": annotations},
-            "spec": {"rules": [{"host": format!("host{h}.example.com"), "http": {"paths": paths}}]}}));
+            "spec": {"rules": [{"host": format!("host{h}.example.com"), "http": {"paths": paths}}]}}),
+        );
     }
     json!({"kind": "List", "items": items}).to_string().into_bytes()
 }
@@ -34,8 +44,16 @@ fn measure(label: &str, hosts: usize, paths: usize, regex: bool) {
         }
     };
     let host = format!("host{}.example.com:8080", hosts - 1);
-    let path = if regex { format!("/api{}/v2/users/42?x=1", paths - 1) } else { format!("/api{}/items/42?x=1", paths - 1) };
-    let request = Request { scheme: "http", authority: &host, path: &path };
+    let path = if regex {
+        format!("/api{}/v2/users/42?x=1", paths - 1)
+    } else {
+        format!("/api{}/items/42?x=1", paths - 1)
+    };
+    let request = Request {
+        scheme: "http",
+        authority: &host,
+        path: &path,
+    };
     if !matches!(table.decide(&request), Decision::Forward(_)) {
         eprintln!("{label}: request did not route");
         return;

@@ -460,10 +460,11 @@ fn build_rewrite(path: &str, regex: bool, options: &IngressOptions) -> Result<Re
             "{:?} refers to ${} but path {path:?} has {groups} capture group(s){}",
             target.as_str(),
             target.max_group(),
-            if regex {
-                ""
-            } else {
-                " (capture groups need use-regex: \"true\")"
+            match (regex, options.use_regex) {
+                (true, _) => "",
+                (false, false) => " (capture groups need use-regex: \"true\")",
+                (false, true) =>
+                    " (in the kubernetes profile only ImplementationSpecific paths are regular expressions)",
             }
         ));
     }

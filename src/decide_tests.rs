@@ -562,9 +562,16 @@ fn absurd_input_gets_a_defined_answer() {
     assert_eq!(go(&t, "localhost", ""), "400");
     assert_eq!(go(&t, "localhost", "/a\u{0}b"), "400");
     // A rewrite longer than the cap is refused, not forwarded.
-    let huge = ingress("a", "huge", "2024-01-01T00:00:00Z",
+    let huge = ingress(
+        "a",
+        "huge",
+        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$1/$1", "nginx.ingress.kubernetes.io/use-regex": "true"}),
-        json!([host_rule(Some("h.test"), vec![path("/(.*)", "ImplementationSpecific", "svc")])]));
+        json!([host_rule(
+            Some("h.test"),
+            vec![path("/(.*)", "ImplementationSpecific", "svc")]
+        )]),
+    );
     let t = load_table(vec![huge], "ingress-nginx");
     assert_eq!(go(&t, "h.test", &format!("/{}", "y".repeat(5000))), "500");
 }
@@ -573,5 +580,12 @@ fn absurd_input_gets_a_defined_answer() {
 fn long_regex_subjects_are_matched_in_linear_time() {
     let t = load_table(vec![chatforyou()], "ingress-nginx");
     // Matching 100 KB is fine; the rewrite result over 8 KiB is refused.
-    assert_eq!(go(&t, "myproject.project.io", &format!("/chatforyouio/{}", "x".repeat(100_000))), "500");
+    assert_eq!(
+        go(
+            &t,
+            "myproject.project.io",
+            &format!("/chatforyouio/{}", "x".repeat(100_000))
+        ),
+        "500"
+    );
 }

