@@ -351,6 +351,14 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
         }
     }
 
+    // ingress-nginx matches every path of a regex host as a regex; say so in each route.
+    for build in hosts.values().chain(std::iter::once(&hostless)) {
+        if build.host_regex {
+            for c in &build.candidates {
+                routes[c.route].regex = true;
+            }
+        }
+    }
     let mut exact_hosts = HashMap::new();
     let mut wildcard_hosts = HashMap::new();
     for host in host_order {

@@ -16,6 +16,17 @@ fn ingress(ns: &str, name: &str, created: &str, annotations: Value, rules: Value
         "spec": {"rules": rules}})
 }
 
+/// An Ingress created 2024-01-01 with one rule for `host`.
+fn single_host(ns: &str, name: &str, annotations: Value, host: &str, paths: Vec<Value>) -> Value {
+    ingress(
+        ns,
+        name,
+        "2024-01-01T00:00:00Z",
+        annotations,
+        json!([host_rule(Some(host), paths)]),
+    )
+}
+
 fn host_rule(host: Option<&str>, paths: Vec<Value>) -> Value {
     let mut r = json!({"http": {"paths": paths}});
     if let Some(h) = host {
@@ -212,18 +223,15 @@ fn seed_game_rewrite_target_root() {
 }
 
 fn chatforyou() -> Value {
-    ingress(
+    single_host(
         "nginx",
         "chatforyou-io-ingress",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/app-root": "/",
                "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
                "nginx.ingress.kubernetes.io/session-cookie-name": "route",
                "nginx.ingress.kubernetes.io/use-regex": "true"}),
-        json!([host_rule(
-            Some("myproject.project.io"),
-            vec![path("/chatforyouio(/|$)(.*)", "Prefix", "chatforyou-io-svc")]
-        )]),
+        "myproject.project.io",
+        vec![path("/chatforyouio(/|$)(.*)", "Prefix", "chatforyou-io-svc")],
     )
 }
 
@@ -276,15 +284,12 @@ fn seed_echo_hosts() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn use_regex_is_host_wide_in_ingress_nginx() {
-    let plain = ingress(
+    let plain = single_host(
         "a",
         "plain",
-        "2024-01-01T00:00:00Z",
         json!({}),
-        json!([host_rule(
-            Some("h.test"),
-            vec![path("/headers", "Exact", "exact")]
-        )]),
+        "h.test",
+        vec![path("/headers", "Exact", "exact")],
     );
     let regex = ingress(
         "b",
@@ -298,6 +303,7 @@ fn use_regex_is_host_wide_in_ingress_nginx() {
     );
     let t = load_table(vec![plain.clone(), regex.clone()], "ingress-nginx");
     // BLOG-5: an Exact path becomes a case-insensitive prefix regex once any Ingress of the host uses regex.
+    assert!(t.routes().iter().all(|r| r.regex));
     assert_eq!(go(&t, "h.test", "/HEADERS/more"), "exact /HEADERS/more");
     assert_eq!(go(&t, "h.test", "/api/12/x"), "api /api/12/x");
     assert_eq!(go(&t, "h.test", "/api/x"), "404");
@@ -310,18 +316,15 @@ fn use_regex_is_host_wide_in_ingress_nginx() {
 #[wasm_bindgen_test(unsupported = test)]
 fn regex_first_match_is_longest_path_first() {
     // ingress-path-matching.md warning: a longer regex beats a shorter literal path.
-    let i = ingress(
+    let i = single_host(
         "a",
         "r",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/use-regex": "true"}),
-        json!([host_rule(
-            Some("h.test"),
-            vec![
-                path("/foo/bar/bar", "Prefix", "literal"),
-                path("/foo/bar/[A-Z0-9]{3}", "ImplementationSpecific", "regex")
-            ]
-        )]),
+        "h.test",
+        vec![
+            path("/foo/bar/bar", "Prefix", "literal"),
+            path("/foo/bar/[A-Z0-9]{3}", "ImplementationSpecific", "regex"),
+        ],
     );
     let t = load_table(vec![i], "ingress-nginx");
     assert_eq!(go(&t, "h.test", "/foo/bar/bar"), "regex /foo/bar/bar");
@@ -329,15 +332,12 @@ fn regex_first_match_is_longest_path_first() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn dollar_anchors_the_end() {
-    let i = ingress(
+    let i = single_host(
         "a",
         "r",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/use-regex": "true"}),
-        json!([host_rule(
-            Some("h.test"),
-            vec![path("/$", "ImplementationSpecific", "root")]
-        )]),
+        "h.test",
+        vec![path("/$", "ImplementationSpecific", "root")],
     );
     let t = load_table(vec![i], "ingress-nginx");
     assert_eq!(go(&t, "h.test", "/"), "root /");
@@ -346,13 +346,7 @@ fn dollar_anchors_the_end() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn oldest_ingress_wins_duplicates() {
-    let old = ingress(
-        "a",
-        "old",
-        "2024-01-01T00:00:00Z",
-        json!({}),
-        json!([host_rule(Some("h.test"), vec![path("/x", "Prefix", "old")])]),
-    );
+    let old = single_host("a", "old", json!({}), "h.test", vec![path("/x", "Prefix", "old")]);
     let new = ingress(
         "a",
         "new",
@@ -369,12 +363,12 @@ fn oldest_ingress_wins_duplicates() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn hostless_rules_and_default_backends() {
-    let named = ingress(
+    let named = single_host(
         "a",
         "named",
-        "2024-01-01T00:00:00Z",
         json!({}),
-        json!([host_rule(Some("foo.com"), vec![path("/a", "Prefix", "named")])]),
+        "foo.com",
+        vec![path("/a", "Prefix", "named")],
     );
     let hostless = ingress(
         "a",
@@ -400,12 +394,12 @@ fn hostless_rules_and_default_backends() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn host_default_backend_from_first_ingress_naming_it() {
-    let mut first = ingress(
+    let mut first = single_host(
         "a",
         "first",
-        "2024-01-01T00:00:00Z",
         json!({}),
-        json!([host_rule(Some("foo.com"), vec![path("/a", "Prefix", "a")])]),
+        "foo.com",
+        vec![path("/a", "Prefix", "a")],
     );
     first["spec"]["defaultBackend"] = json!({"service": {"name": "foo-default", "port": {"number": 80}}});
     let t = load_table(vec![first], "ingress-nginx");
@@ -416,12 +410,12 @@ fn host_default_backend_from_first_ingress_naming_it() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn x_forwarded_prefix_with_rewrite() {
-    let i = ingress(
+    let i = single_host(
         "a",
         "x",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/rewrite-target": "/foo", "nginx.ingress.kubernetes.io/x-forwarded-prefix": "/test/value"}),
-        json!([host_rule(Some("h.test"), vec![path("/", "Prefix", "svc")])]),
+        "h.test",
+        vec![path("/", "Prefix", "svc")],
     );
     let t = load_table(vec![i], "ingress-nginx");
     match t.decide(&Request {
@@ -439,18 +433,15 @@ fn x_forwarded_prefix_with_rewrite() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn requests_are_decided_on_the_canonical_path() {
-    let i = ingress(
+    let i = single_host(
         "a",
         "x",
-        "2024-01-01T00:00:00Z",
         json!({}),
-        json!([host_rule(
-            Some("h.test"),
-            vec![
-                path("/public", "Prefix", "public"),
-                path("/admin", "Prefix", "admin")
-            ]
-        )]),
+        "h.test",
+        vec![
+            path("/public", "Prefix", "public"),
+            path("/admin", "Prefix", "admin"),
+        ],
     );
     let t = load_table(vec![i], "kubernetes");
     assert_eq!(go(&t, "h.test", "/public/../admin"), "admin /admin");
@@ -465,22 +456,19 @@ fn requests_are_decided_on_the_canonical_path() {
 fn bad_config_is_refused_with_every_problem_named() {
     let mut bad = game();
     bad["spec"]["rules"][0]["http"]["paths"][2]["pathType"] = json!("Prefx");
-    let regex = ingress(
+    let regex = single_host(
         "b",
         "regex",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/use-regex": "true"}),
-        json!([host_rule(
-            Some("h.test"),
-            vec![path("/(?=look)", "ImplementationSpecific", "x")]
-        )]),
+        "h.test",
+        vec![path("/(?=look)", "ImplementationSpecific", "x")],
     );
-    let capture = ingress(
+    let capture = single_host(
         "c",
         "capture",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$1"}),
-        json!([host_rule(Some("c.test"), vec![path("/plain", "Prefix", "x")])]),
+        "c.test",
+        vec![path("/plain", "Prefix", "x")],
     );
     let cfg = json!({"kind": "List", "items": [bad, regex, capture]});
     let errors: Vec<String> = load(cfg.to_string().as_bytes())
@@ -562,15 +550,12 @@ fn absurd_input_gets_a_defined_answer() {
     assert_eq!(go(&t, "localhost", ""), "400");
     assert_eq!(go(&t, "localhost", "/a\u{0}b"), "400");
     // A rewrite longer than the cap is refused, not forwarded.
-    let huge = ingress(
+    let huge = single_host(
         "a",
         "huge",
-        "2024-01-01T00:00:00Z",
         json!({"nginx.ingress.kubernetes.io/rewrite-target": "/$1/$1", "nginx.ingress.kubernetes.io/use-regex": "true"}),
-        json!([host_rule(
-            Some("h.test"),
-            vec![path("/(.*)", "ImplementationSpecific", "svc")]
-        )]),
+        "h.test",
+        vec![path("/(.*)", "ImplementationSpecific", "svc")],
     );
     let t = load_table(vec![huge], "ingress-nginx");
     assert_eq!(go(&t, "h.test", &format!("/{}", "y".repeat(5000))), "500");

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::envoy::{validate_yaml, Envoy, TempDir};
 use support::http;
-use support::scenario::{ingress, path, render, rule, Checks, Expect, Scenario};
+use support::scenario::{echo_ingress, ingress, path, render, rule, Checks, Expect, Scenario};
 
 const V1: &str = "v1.echo.test";
 const V2: &str = "v2.echo.test";
@@ -24,21 +24,13 @@ const RELOAD_STATS: [&str; 3] = [
 ];
 
 fn small_config() -> Vec<Value> {
-    let echo = |name: &str, host: &str| {
-        ingress(
-            None,
-            name,
-            json!({}),
-            json!({"rules": [rule(Some(host), vec![path("/", "Prefix", name, 3000)])]}),
-        )
-    };
     let slash = ingress(
         Some("web"),
         "slash",
         json!({}),
         json!({"rules": [rule(Some(SLASH), vec![path("/dir/", "Exact", "dir-svc", 80)])]}),
     );
-    vec![echo("echo-v1", V1), echo("echo-v2", V2), slash]
+    vec![echo_ingress("echo-v1", V1), echo_ingress("echo-v2", V2), slash]
 }
 
 fn reloads(envoy: &Envoy) -> Vec<(String, Option<u64>)> {

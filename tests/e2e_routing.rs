@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::http;
-use support::scenario::{ingress, path, rule, Checks, Expect, Scenario};
+use support::scenario::{echo_ingress, ingress, path, rule, Checks, Expect, Scenario};
 
 /// Namespace of the table Ingresses.
 const NS: &str = "paths";
@@ -338,14 +338,6 @@ fn seed_ingresses() -> Vec<Value> {
             ])],
         }),
     );
-    let echo = |name: &str, host: &str| {
-        ingress(
-            None,
-            name,
-            json!({}),
-            json!({"rules": [rule(Some(host), vec![path("/", "Prefix", name, 3000)])]}),
-        )
-    };
     let chat = ingress(
         Some("nginx"),
         "chatforyou-ingress",
@@ -369,7 +361,13 @@ fn seed_ingresses() -> Vec<Value> {
         }),
         json!({"rules": [rule(Some(XFP), vec![path("/", "Prefix", "xfp-svc", 80)])]}),
     );
-    vec![game, echo("echo-v1", V1), echo("echo-v2", V2), chat, xfp]
+    vec![
+        game,
+        echo_ingress("echo-v1", V1),
+        echo_ingress("echo-v2", V2),
+        chat,
+        xfp,
+    ]
 }
 
 /// The seed Ingresses under the default (ingress-nginx) profile, in one Envoy.

@@ -90,6 +90,16 @@ pub fn ingress(namespace: Option<&str>, name: &str, annotations: Value, spec: Va
 }
 
 /// One `http.paths` entry to a numbered service port.
+/// The seeds' echo Ingress: no namespace, `host` / Prefix to service `name` port 3000.
+pub fn echo_ingress(name: &str, host: &str) -> Value {
+    ingress(
+        None,
+        name,
+        json!({}),
+        json!({"rules": [rule(Some(host), vec![path("/", "Prefix", name, 3000)])]}),
+    )
+}
+
 pub fn path(path: &str, path_type: &str, service: &str, port: u16) -> Value {
     json!({"path": path, "pathType": path_type, "backend": {"service": {"name": service, "port": {"number": port}}}})
 }
