@@ -178,6 +178,16 @@ load() { # load SCENARIO N ROUTE PATH: warm-up, then DURATION seconds of wrk; re
 # --- setup ---------------------------------------------------------------------------------------------
 
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: expected whole seconds"
+# check_and_load SCENARIO N LAST: checks the first and last routes and a 404, then loads both routes.
+check_and_load() {
+    local scenario=$1 n=$2 last=$3
+    expect_route "$scenario N=$n" /svc0/api/items bench/svc0:80
+    expect_route "$scenario N=$n" "/svc$last/api/items" "bench/svc$last:80"
+    expect_404 "$scenario N=$n" /nowhere
+    load "$scenario" "$n" first /svc0/api/items
+    load "$scenario" "$n" last "/svc$last/api/items"
+}
+
 for n in $NS; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "NS: $n is not a positive number"; done
 [[ "$NATIVE_MATCH" == path_separated_prefix || "$NATIVE_MATCH" == prefix ]] ||
     die "NATIVE_MATCH=$NATIVE_MATCH: expected path_separated_prefix or prefix"
@@ -240,21 +250,13 @@ for n in $NS; do
     log "N=$n: filter"
     start_envoy "filter-$n" "$dir/envoy.yaml"
     curl -s --max-time 30 "http://127.0.0.1:$ADMIN_PORT/config_dump" >"$dir/filter.config_dump.json"
-    expect_route "filter N=$n" /svc0/api/items bench/svc0:80
-    expect_route "filter N=$n" "/svc$last/api/items" "bench/svc$last:80"
-    expect_404 "filter N=$n" /nowhere
-    load filter "$n" first /svc0/api/items
-    load filter "$n" last "/svc$last/api/items"
+    check_and_load filter "$n" "$last"
     stop_envoy
 
     log "N=$n: native ($NATIVE_MATCH)"
     python3 "$GEN" native "$dir/filter.config_dump.json" "$n" "$HOST" "$NATIVE_MATCH" >"$dir/native.json"
     start_envoy "native-$n" "$dir/native.json"
-    expect_route "native N=$n" /svc0/api/items bench/svc0:80
-    expect_route "native N=$n" "/svc$last/api/items" "bench/svc$last:80"
-    expect_404 "native N=$n" /nowhere
-    load native "$n" first /svc0/api/items
-    load native "$n" last "/svc$last/api/items"
+    check_and_load native "$n" "$last"
     stop_envoy
 done
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::envoy::{validate_yaml, Envoy, TempDir};
 use support::http;
-use support::scenario::{echo_ingress, ingress, path, render, rule, Checks, Expect, Scenario};
+use support::scenario::{echo_ingress, game_ingress, ingress, path, render, rule, Checks, Expect, Scenario};
 
 const V1: &str = "v1.echo.test";
 const V2: &str = "v2.echo.test";
@@ -160,23 +160,6 @@ fn counters_and_non_utf8_headers() {
         ));
     }
     c.finish(Some(&scenario.envoy));
-}
-
-fn game_ingress(third_path_type: &str) -> Value {
-    ingress(
-        Some("game-prod"),
-        "game-ingress",
-        json!({"nginx.ingress.kubernetes.io/rewrite-target": "/"}),
-        json!({
-            "ingressClassName": "nginx",
-            "rules": [rule(None, vec![
-                path("/lobby", "Prefix", "game-lobby", 80),
-                path("/room", "Prefix", "game-room", 80),
-                path("/chat", third_path_type, "game-chat", 80),
-                path("/ranking", "Prefix", "game-ranking", 80),
-            ])],
-        }),
-    )
 }
 
 /// A configuration the core refuses makes `on_configure` fail: `envoy --mode validate` exits non-zero and

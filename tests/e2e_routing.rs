@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::http;
-use support::scenario::{echo_ingress, ingress, path, rule, Checks, Expect, Scenario};
+use support::scenario::{echo_ingress, game_ingress, ingress, path, rule, Checks, Expect, Scenario};
 
 /// Namespace of the table Ingresses.
 const NS: &str = "paths";
@@ -324,20 +324,7 @@ const XFP: &str = "xfp.test";
 const ANY_HOST: &str = "game.example.com";
 
 fn seed_ingresses() -> Vec<Value> {
-    let game = ingress(
-        Some("game-prod"),
-        "game-ingress",
-        json!({"nginx.ingress.kubernetes.io/rewrite-target": "/"}),
-        json!({
-            "ingressClassName": "nginx",
-            "rules": [rule(None, vec![
-                path("/lobby", "Prefix", "game-lobby", 80),
-                path("/room", "Prefix", "game-room", 80),
-                path("/chat", "Prefix", "game-chat", 80),
-                path("/ranking", "Prefix", "game-ranking", 80),
-            ])],
-        }),
-    );
+    let game = game_ingress("Prefix");
     let chat = ingress(
         Some("nginx"),
         "chatforyou-ingress",

@@ -90,6 +90,25 @@ pub fn ingress(namespace: Option<&str>, name: &str, annotations: Value, spec: Va
 }
 
 /// One `http.paths` entry to a numbered service port.
+/// The seeds' game Ingress (no host, rewrite-target "/"); the third path's type is a parameter so a test
+/// can make it invalid.
+pub fn game_ingress(third_path_type: &str) -> Value {
+    ingress(
+        Some("game-prod"),
+        "game-ingress",
+        json!({"nginx.ingress.kubernetes.io/rewrite-target": "/"}),
+        json!({
+            "ingressClassName": "nginx",
+            "rules": [rule(None, vec![
+                path("/lobby", "Prefix", "game-lobby", 80),
+                path("/room", "Prefix", "game-room", 80),
+                path("/chat", third_path_type, "game-chat", 80),
+                path("/ranking", "Prefix", "game-ranking", 80),
+            ])],
+        }),
+    )
+}
+
 /// The seeds' echo Ingress: no namespace, `host` / Prefix to service `name` port 3000.
 pub fn echo_ingress(name: &str, host: &str) -> Value {
     ingress(
