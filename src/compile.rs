@@ -136,10 +136,9 @@ impl RegexPaths {
             return None;
         }
         if self.first_match {
+            // ingress-nginx regex hosts have no literal paths to compare with: the length is not needed.
             let i = matches.iter().next()?;
-            let (id, re) = self.entries.get(i)?;
-            let len = re.find(path.as_bytes()).map_or(0, |m| m.end());
-            return Some((len, *id));
+            return self.entries.get(i).map(|(id, _)| (0, *id));
         }
         let mut best: Option<(usize, RouteId)> = None;
         for i in matches.iter() {

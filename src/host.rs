@@ -1,5 +1,7 @@
 //! Host names: validating rule hosts and reducing a request's `:authority` to the name routes match.
 
+use std::borrow::Cow;
+
 /// Checks an Ingress rule host as the API server does: a lower-case DNS name, optionally with `*.` as the
 /// whole first label; no port, no trailing dot, no bare `*`.
 pub fn validate_rule_host(host: &str) -> Result<(), &'static str> {
@@ -27,7 +29,7 @@ pub fn validate_rule_host(host: &str) -> Result<(), &'static str> {
 
 /// The host part of an `:authority` as routes see it: lower-cased, port and one trailing dot removed.
 /// IPv6 literals keep their brackets (`[::1]:8080` -> `[::1]`).
-pub fn route_host(authority: &str) -> String {
+pub fn route_host(authority: &str) -> Cow<'_, str> {
     let without_port = if authority.starts_with('[') {
         match authority.find(']') {
             Some(end) => &authority[..=end],
@@ -40,7 +42,11 @@ pub fn route_host(authority: &str) -> String {
         }
     };
     let name = without_port.strip_suffix('.').unwrap_or(without_port);
-    name.to_ascii_lowercase()
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// The parent domain a single-label wildcard would cover: `bar.foo.com` -> `foo.com`.

@@ -186,7 +186,7 @@ impl RouteTable {
         let host = route_host(request.authority);
         let candidates = self.host_tables(&host);
         let mut first_host = HostMatch::None;
-        for (host_match, table) in &candidates {
+        for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
                 first_host = *host_match;
             }
@@ -241,23 +241,21 @@ impl RouteTable {
 
     /// The rule sets a host consults, in order. ingress-nginx picks exactly one server (exact, else
     /// wildcard, else the catch-all); the kubernetes profile falls through exact -> wildcard -> host-less.
-    fn host_tables(&self, host: &str) -> Vec<(HostMatch, &crate::compile::HostTable)> {
-        let mut out = Vec::with_capacity(3);
-        if let Some(t) = self.exact_hosts.get(host) {
-            out.push((HostMatch::Exact, t));
+    fn host_tables(&self, host: &str) -> [Option<(HostMatch, &crate::compile::HostTable)>; 3] {
+        let exact = self.exact_hosts.get(host).map(|t| (HostMatch::Exact, t));
+        let mut wildcard = wildcard_parent(host)
+            .and_then(|parent| self.wildcard_hosts.get(parent))
+            .map(|t| (HostMatch::Wildcard, t));
+        let nginx = self.semantics == Semantics::IngressNginx;
+        if nginx && exact.is_some() {
+            wildcard = None;
         }
-        if let Some(t) = wildcard_parent(host).and_then(|parent| self.wildcard_hosts.get(parent)) {
-            out.push((HostMatch::Wildcard, t));
-        }
-        if self.semantics == Semantics::IngressNginx {
-            out.truncate(1);
-        }
-        if out.is_empty() || self.semantics == Semantics::Kubernetes {
-            if let Some(t) = &self.hostless {
-                out.push((HostMatch::Hostless, t));
-            }
-        }
-        out
+        let hostless = if nginx && (exact.is_some() || wildcard.is_some()) {
+            None
+        } else {
+            self.hostless.as_ref().map(|t| (HostMatch::Hostless, t))
+        };
+        [exact, wildcard, hostless]
     }
 
     fn forward(

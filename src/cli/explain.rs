@@ -189,7 +189,7 @@ impl Explanation<'_> {
     }
 
     fn host_text(&self, host: HostMatch) -> String {
-        let asked = ingress_wasm::host::route_host(&self.request.authority);
+        let asked = ingress_wasm::host::route_host(&self.request.authority).into_owned();
         let asked = if asked.is_empty() {
             "(no host)".to_string()
         } else {
