@@ -118,60 +118,67 @@ pub fn print_diagnostic(d: &Diagnostic) {
     err(&format!("{prefix}: {d}"));
 }
 
-/// The loaded configuration of the given files, or the exit code after the problems were printed.
-/// Warnings are printed either way.
-pub fn load_or_report(files: &[String]) -> Result<(input::Inputs, Compiled), ExitCode> {
-    let inputs = match input::read_inputs(files) {
-        Ok(inputs) => inputs,
-        Err(message) => {
-            err(&format!("error: {message}"));
-            return Err(ExitCode::FAILURE);
-        }
-    };
-    let loaded = ingress_wasm::config::load_value(&inputs.config);
+/// What the files gave: the inputs, the compiled table when the configuration loaded, and every
+/// diagnostic (already printed).
+pub struct Loaded {
+    pub inputs: input::Inputs,
+    pub compiled: Option<Compiled>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// Reads and loads the files, printing every diagnostic; Err when a file cannot be read at all.
+fn load_files(files: &[String]) -> Result<Loaded, ExitCode> {
+    let inputs = input::read_inputs(files).map_err(|message| {
+        err(&format!("error: {message}"));
+        ExitCode::FAILURE
+    })?;
     let mut diagnostics = inputs.notes.clone();
-    match loaded {
+    let compiled = match ingress_wasm::config::load_value(&inputs.config) {
         Ok(compiled) => {
             diagnostics.extend(compiled.warnings.iter().cloned());
-            diagnostics.iter().for_each(print_diagnostic);
-            if diagnostics.iter().any(Diagnostic::is_error) {
-                return Err(ExitCode::FAILURE);
-            }
-            Ok((inputs, compiled))
+            Some(compiled)
         }
         Err(problems) => {
             diagnostics.extend(problems);
-            diagnostics.iter().for_each(print_diagnostic);
-            Err(ExitCode::FAILURE)
+            None
         }
+    };
+    diagnostics.iter().for_each(print_diagnostic);
+    Ok(Loaded {
+        inputs,
+        compiled,
+        diagnostics,
+    })
+}
+
+/// The loaded configuration of the given files, or the exit code after the problems were printed.
+/// Warnings are printed either way.
+pub fn load_or_report(files: &[String]) -> Result<(input::Inputs, Compiled), ExitCode> {
+    let loaded = load_files(files)?;
+    let errors = loaded.errors();
+    match loaded.compiled {
+        Some(compiled) if errors == 0 => Ok((loaded.inputs, compiled)),
+        _ => Err(ExitCode::FAILURE),
     }
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    let inputs = match input::read_inputs(&args.files) {
-        Ok(inputs) => inputs,
-        Err(message) => {
-            err(&format!("error: {message}"));
-            return ExitCode::FAILURE;
-        }
+    let loaded = match load_files(&args.files) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let mut diagnostics = inputs.notes.clone();
-    let routes = match ingress_wasm::config::load_value(&inputs.config) {
-        Ok(compiled) => {
-            diagnostics.extend(compiled.warnings);
-            compiled.table.routes().len()
-        }
-        Err(problems) => {
-            diagnostics.extend(problems);
-            0
-        }
-    };
-    diagnostics.iter().for_each(print_diagnostic);
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
+    let routes = loaded.compiled.as_ref().map_or(0, |c| c.table.routes().len());
+    let errors = loaded.errors();
+    let warnings = loaded.diagnostics.len() - errors;
     out(&format!(
         "{}, {}, {}, {}",
-        plural(inputs.ingress_count, "Ingress", "Ingresses"),
+        plural(loaded.inputs.ingress_count, "Ingress", "Ingresses"),
         plural(routes, "route", "routes"),
         plural(errors, "error", "errors"),
         plural(warnings, "warning", "warnings"),
