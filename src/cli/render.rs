@@ -1,7 +1,7 @@
 //! `ingress-wasm render envoy`: a runnable Envoy bootstrap around the filter.
 
 use super::{err, load_or_report, out, plural, RenderEnvoyArgs};
-use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
+use ingress_wasm::render::envoy::{bootstrap, split_host_port, to_yaml, EnvoyOptions};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,22 +76,9 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ADDR:PORT`, `[IPv6]:PORT` or `name:PORT`.
+/// `ADDR:PORT`, `[IPv6]:PORT` or `name:PORT` (port 0: the kernel chooses).
 fn parse_address(text: &str) -> Result<(String, u16), String> {
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return Err("expected ADDR:PORT".to_string());
-    };
-    let host = match host.strip_prefix('[') {
-        Some(inner) => inner.strip_suffix(']').ok_or("unbalanced '['")?,
-        None if host.contains(':') => return Err("write IPv6 addresses in brackets: [::1]:8080".to_string()),
-        None => host,
-    };
-    if host.is_empty() {
-        return Err("the address is empty".to_string());
-    }
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| format!("{port:?} is not a port number"))?;
+    let (host, port) = split_host_port(text)?;
     Ok((host.to_string(), port))
 }
 

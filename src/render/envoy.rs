@@ -206,33 +206,41 @@ fn cluster(backend: &Backend, endpoints: &BTreeMap<String, Vec<String>>) -> Resu
     Ok(cluster)
 }
 
-/// `host:port`, `ip:port` or `[ipv6]:port`.
+/// Splits `host:port` or `[ipv6]:port` into the host (without brackets) and the port (digits only, 0
+/// allowed: callers that need a real port check it). Shared by endpoints and the CLI's listen addresses.
+pub fn split_host_port(text: &str) -> Result<(&str, u16), String> {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (addr, after) = rest.split_once(']').ok_or("unbalanced '['")?;
+            let port = after.strip_prefix(':').ok_or("expected [addr]:port")?;
+            (addr, port)
+        }
+        None => {
+            let (host, port) = text.rsplit_once(':').ok_or("expected host:port")?;
+            if host.contains(':') {
+                return Err("write an IPv6 address in brackets, as [addr]:port".to_string());
+            }
+            (host, port)
+        }
+    };
+    if host.is_empty() {
+        return Err("the host is empty".to_string());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if port.bytes().all(|b| b.is_ascii_digit()) => Ok((host, p)),
+        _ => Err(format!("port {port:?} is not a number from 0 to 65535")),
+    }
+}
+
+/// `host:port`, `ip:port` or `[ipv6]:port`, with a port from 1 to 65535.
 fn parse_endpoint(entry: &str) -> Result<Endpoint, String> {
-    let bad = || format!("{entry:?} is not host:port (IPv6 as [addr]:port)");
-    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-        let (addr, after) = rest.split_once(']').ok_or_else(bad)?;
-        let port = after.strip_prefix(':').ok_or_else(bad)?;
-        match addr.parse::<IpAddr>() {
-            Ok(IpAddr::V6(_)) => (addr, port),
-            _ => return Err(format!("{entry:?}: {addr:?} is not an IPv6 address")),
-        }
-    } else {
-        let (host, port) = entry.rsplit_once(':').ok_or_else(bad)?;
-        if host.contains(':') {
-            return Err(format!(
-                "{entry:?}: write an IPv6 address in brackets, as [addr]:port"
-            ));
-        }
-        (host, port)
-    };
-    let port = match port.parse::<u16>() {
-        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => p,
-        _ => {
-            return Err(format!(
-                "{entry:?}: port {port:?} is not a number from 1 to 65535"
-            ))
-        }
-    };
+    let (host, port) = split_host_port(entry).map_err(|why| format!("{entry:?}: {why}"))?;
+    if entry.starts_with('[') && !matches!(host.parse::<IpAddr>(), Ok(IpAddr::V6(_))) {
+        return Err(format!("{entry:?}: {host:?} is not an IPv6 address"));
+    }
+    if port == 0 {
+        return Err(format!("{entry:?}: port 0 is not a port to connect to"));
+    }
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(Endpoint {
             host: ip.to_string(),
