@@ -8,6 +8,7 @@
 use ingress_wasm::config::{plugin_config, split_document};
 use ingress_wasm::diagnostics::Diagnostics;
 use ingress_wasm::Diagnostic;
+use serde::Deserialize;
 use serde_json::Value;
 use std::io::Read;
 
@@ -119,11 +120,7 @@ fn parse_documents(file: &str, label: &str, text: &str) -> Result<Vec<(usize, Va
         }
         Format::Yaml => {
             for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-                // `singleton_map::deserialize` hands `deserialize_any` straight to the document (it only
-                // changes how enums are read, and a JSON value is no enum): a way to call
-                // `Value::deserialize` without a direct dependency on serde.
-                let value: Value = serde_yaml_ng::with::singleton_map::deserialize(document)
-                    .map_err(|e| yaml_error(label, &e))?;
+                let value = Value::deserialize(document).map_err(|e| yaml_error(label, &e))?;
                 if !value.is_null() {
                     documents.push((i + 1, value));
                 }
