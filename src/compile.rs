@@ -489,7 +489,7 @@ fn build_rewrite(path: &str, regex: bool, options: &IngressOptions) -> Result<Re
 /// Compiles one path regex with the untrusted-input limits; `anchored` matches at the start only.
 fn path_regex(pattern: &str, case_insensitive: bool, anchored: bool) -> Result<Regex, String> {
     let pattern = if anchored {
-        format!("^(?:{pattern})")
+        anchor(pattern)
     } else {
         pattern.to_string()
     };
@@ -500,6 +500,11 @@ fn path_regex(pattern: &str, case_insensitive: bool, anchored: bool) -> Result<R
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| one_line(&e.to_string()))
+}
+
+/// The path regex matched at the start of the request path only (`location ~* "^<path>"`).
+fn anchor(pattern: &str) -> String {
+    format!("^(?:{pattern})")
 }
 
 fn one_line(s: &str) -> String {
@@ -535,20 +540,19 @@ fn build_host(
                 continue;
             }
             let trimmed = trim_trailing_slashes(&c.path);
+            let slashed = c.path.len() > 1 && c.path.ends_with('/');
+            if nginx && slashed {
+                // nginx auto_redirect: `/foo` answers 301 to a `/foo/` location.
+                literal.slash_redirects.insert(trimmed.to_string());
+            }
             match c.kind {
                 PathType::Exact => {
                     literal.exact.insert(c.path.clone(), c.route);
-                    if nginx && c.path.len() > 1 && c.path.ends_with('/') {
-                        literal.slash_redirects.insert(trimmed.to_string());
-                    }
                 }
                 _ => {
-                    if nginx && c.path.len() > 1 {
-                        if c.path.ends_with('/') {
-                            literal.slash_redirects.insert(trimmed.to_string());
-                        } else {
-                            literal.exact.entry(c.path.clone()).or_insert(c.route);
-                        }
+                    if nginx && c.path.len() > 1 && !slashed {
+                        // ingress-nginx adds `location = /foo` beside `location /foo/`.
+                        literal.exact.entry(c.path.clone()).or_insert(c.route);
                     }
                     let entry = PrefixRoute {
                         route: c.route,
@@ -587,7 +591,7 @@ fn build_host(
         for c in &regex_entries {
             match path_regex(&c.path, case_insensitive, true) {
                 Ok(re) => {
-                    patterns.push(format!("^(?:{})", c.path));
+                    patterns.push(anchor(&c.path));
                     entries.push((c.route, re));
                 }
                 Err(e) => {

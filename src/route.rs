@@ -270,25 +270,25 @@ impl RouteTable {
         let Some(route) = self.routes.get(id) else {
             return Decision::NotFound(trace(host, None, Reason::NoMatchingPath));
         };
+        let applied = match route.rewrite.as_ref().map(|r| r.apply(path.as_str())) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(applied))) => Some(applied),
+            Some(Err(())) => {
+                return Decision::Reject {
+                    status: 500,
+                    trace: trace(host, Some(id), Reason::InvalidRewrite),
+                }
+            }
+        };
         let mut headers = Vec::new();
-        let new_path = match &route.rewrite {
-            Some(rewrite) => match rewrite.apply(path.as_str()) {
-                Ok(Some(applied)) => {
-                    if let Some(prefix) = applied.forwarded_prefix {
-                        headers.push(("x-forwarded-prefix", prefix));
-                    }
-                    Some(format!("{}{}", applied.path, query))
+        let new_path = match applied {
+            Some(applied) => {
+                if let Some(prefix) = applied.forwarded_prefix {
+                    headers.push(("x-forwarded-prefix", prefix));
                 }
-                Ok(None) => path
-                    .changed(raw_path)
-                    .then(|| format!("{}{}", path.as_str(), query)),
-                Err(()) => {
-                    return Decision::Reject {
-                        status: 500,
-                        trace: trace(host, Some(id), Reason::InvalidRewrite),
-                    }
-                }
-            },
+                Some(format!("{}{}", applied.path, query))
+            }
+            // No rewrite: forward the canonical path if canonicalization changed what the client sent.
             None => path
                 .changed(raw_path)
                 .then(|| format!("{}{}", path.as_str(), query)),
