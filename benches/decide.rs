@@ -1,6 +1,7 @@
 //! Cost of one routing decision as the number of rules grows (native build of the same core the filter
 //! runs). Run: `cargo bench --bench decide`. Prints ns per decision; the claim to check is that the
-//! cost stays flat from 10 to 10,000 rules, where Envoy's own route list grows linearly.
+//! cost stays flat from 10 to 10,000 rules, where Envoy's own route list grows linearly, and that a
+//! hostile path (as many nested elements as fit, every one a rule) costs time linear in its length.
 
 use ingress_wasm::{Decision, Request};
 use serde_json::json;
@@ -32,39 +33,63 @@ fn config(hosts: usize, paths_per_host: usize, regex: bool) -> Vec<u8> {
             "spec": {"rules": [{"host": format!("host{h}.example.com"), "http": {"paths": paths}}]}}),
         );
     }
-    json!({"kind": "List", "items": items}).to_string().into_bytes()
+    // Long paths are allowed so the worst cases below reach the matchers.
+    json!({"ingresses": {"kind": "List", "items": items}, "settings": {"maxPathBytes": 98304}})
+        .to_string()
+        .into_bytes()
+}
+
+/// One host whose Prefix paths nest `/a`, `/a/a`, ... `depth` deep: every element of a `/a/a/...`
+/// request is a rule boundary.
+fn nested_config(depth: usize) -> Vec<u8> {
+    let paths: Vec<_> = (1..=depth)
+        .map(|d| {
+            json!({"path": "/a".repeat(d), "pathType": "Prefix",
+                   "backend": {"service": {"name": "svc", "port": {"number": 80}}}})
+        })
+        .collect();
+    let item = json!({"metadata": {"name": "nested", "namespace": "bench"},
+        "spec": {"rules": [{"host": "host0.example.com", "http": {"paths": paths}}]}});
+    json!({"ingresses": item, "settings": {"maxPathBytes": 98304}})
+        .to_string()
+        .into_bytes()
 }
 
 fn measure(label: &str, hosts: usize, paths: usize, regex: bool) {
-    let table = match ingress_wasm::load(&config(hosts, paths, regex)) {
+    let path = if regex {
+        format!("/api{}/v2/users/42?x=1", paths - 1)
+    } else {
+        format!("/api{}/items/42?x=1", paths - 1)
+    };
+    let host = format!("host{}.example.com:8080", hosts - 1);
+    time(label, &config(hosts, paths, regex), hosts * paths, &host, &path);
+}
+
+fn time(label: &str, config: &[u8], rules: usize, host: &str, path: &str) {
+    let table = match ingress_wasm::load(config) {
         Ok(c) => c.table,
         Err(d) => {
             eprintln!("{label}: config refused: {}", d.len());
             return;
         }
     };
-    let host = format!("host{}.example.com:8080", hosts - 1);
-    let path = if regex {
-        format!("/api{}/v2/users/42?x=1", paths - 1)
-    } else {
-        format!("/api{}/items/42?x=1", paths - 1)
-    };
     let request = Request {
         scheme: "http",
-        authority: &host,
-        path: &path,
+        authority: host,
+        path,
     };
     if !matches!(table.decide(&request), Decision::Forward(_)) {
         eprintln!("{label}: request did not route");
         return;
     }
-    let iterations = 200_000;
+    // Fewer rounds for long paths: the same total bytes.
+    let iterations = (200_000 * 64 / path.len().max(64)).max(200);
     let start = Instant::now();
     for _ in 0..iterations {
         black_box(table.decide(black_box(&request)));
     }
     let ns = start.elapsed().as_nanos() as f64 / iterations as f64;
-    println!("{label:<40} {:>7} rules  {ns:>8.0} ns/decision", hosts * paths);
+    println!("{label:<44} {rules:>7} rules  {ns:>10.0} ns/decision");
 }
 
 fn main() {
@@ -72,6 +97,27 @@ fn main() {
         measure("prefix paths, last host, last path", hosts, paths, false);
     }
     for (hosts, paths) in [(1, 10), (100, 10), (10, 100)] {
-        measure("regex paths (RegexSet), last path", hosts, paths, true);
+        measure("regex paths (one regex per host), last path", hosts, paths, true);
+    }
+    // Worst-case paths: Envoy's default header limit is 60 KiB, the filter's default path limit 8 KiB.
+    for kib in [8, 60] {
+        let path = "/a".repeat(kib * 512);
+        for depth in [10, 1000] {
+            time(
+                &format!("worst case: {kib} KiB of /a/a/..., nested rules"),
+                &nested_config(depth),
+                depth,
+                "host0.example.com",
+                &path,
+            );
+        }
+        let regex_path = format!("/api0/v{}/x", "9".repeat(kib * 1024 - 12));
+        time(
+            &format!("worst case: {kib} KiB path through a regex"),
+            &config(1, 100, true),
+            100,
+            "host0.example.com",
+            &regex_path,
+        );
     }
 }

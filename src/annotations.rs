@@ -1,9 +1,12 @@
 //! `nginx.ingress.kubernetes.io/*` annotations -> typed options per Ingress.
 //!
 //! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`. Invalid values are errors (the
-//! configuration is refused; ingress-nginx silently used the default). Every other ingress-nginx
-//! annotation is warned about as not yet supported, never dropped silently. Canary Ingresses are not
-//! served yet: all their traffic stays on the primary, as if the canary did not exist.
+//! configuration is refused; ingress-nginx silently used the default). Annotations that restrict who may
+//! reach a path, or how (authentication, source ranges, rate limits, WAF, and snippets with access
+//! directives), fail closed while they are not enforced: every path of their Ingress answers 503, as
+//! ingress-nginx answers for a denied location. Every other ingress-nginx annotation is warned about as
+//! not yet supported, never dropped silently. Canary Ingresses are not served yet: all their traffic
+//! stays on the primary, as if the canary did not exist.
 
 use crate::diagnostics::Diagnostics;
 use crate::ingress::Ingress;
@@ -19,6 +22,8 @@ pub struct IngressOptions {
     pub x_forwarded_prefix: Option<Template>,
     /// `canary: "true"`: not served yet (warned).
     pub canary: bool,
+    /// Access-control annotations (full keys) this gateway does not enforce: the Ingress fails closed.
+    pub unenforced: Vec<String>,
 }
 
 impl IngressOptions {
@@ -33,28 +38,7 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "affinity",
     "affinity-canary-behavior",
     "affinity-mode",
-    "allowlist-source-range",
     "app-root",
-    "auth-always-set-cookie",
-    "auth-cache-duration",
-    "auth-cache-key",
-    "auth-keepalive",
-    "auth-method",
-    "auth-proxy-set-headers",
-    "auth-realm",
-    "auth-request-redirect",
-    "auth-response-headers",
-    "auth-secret",
-    "auth-secret-type",
-    "auth-signin",
-    "auth-tls-error-page",
-    "auth-tls-match-cn",
-    "auth-tls-pass-certificate-to-upstream",
-    "auth-tls-secret",
-    "auth-tls-verify-client",
-    "auth-tls-verify-depth",
-    "auth-type",
-    "auth-url",
     "backend-protocol",
     "canary-by-cookie",
     "canary-by-header",
@@ -73,7 +57,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "custom-headers",
     "custom-http-errors",
     "default-backend",
-    "denylist-source-range",
     "enable-access-log",
     "enable-cors",
     "enable-opentelemetry",
@@ -81,12 +64,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "force-ssl-redirect",
     "from-to-www-redirect",
     "http2-push-preload",
-    "limit-allowlist",
-    "limit-burst-multiplier",
-    "limit-connections",
-    "limit-rpm",
-    "limit-rps",
-    "limit-whitelist",
     "load-balance",
     "mirror-host",
     "mirror-request-body",
@@ -119,7 +96,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-ssl-server-name",
     "proxy-ssl-verify",
     "proxy-ssl-verify-depth",
-    "satisfy",
     "server-alias",
     "service-upstream",
     "session-cookie-change-on-failure",
@@ -141,17 +117,68 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "upstream-hash-by-subset",
     "upstream-hash-by-subset-size",
     "upstream-vhost",
-    "whitelist-source-range",
 ];
 
-/// Annotations that inject raw nginx configuration: never supported, by design.
-const SNIPPETS: &[&str] = &[
-    "configuration-snippet",
-    "server-snippet",
-    "auth-snippet",
+/// Annotations that restrict who may reach a path or how, besides every `auth-*` and `limit-*` one.
+const ACCESS_CONTROL: &[&str] = &[
+    "allowlist-source-range",
+    "whitelist-source-range",
+    "denylist-source-range",
+    "satisfy",
+    "global-rate-limit",
+    "global-rate-limit-window",
+    "global-rate-limit-key",
+    "global-rate-limit-ignored-cidrs",
+    "enable-modsecurity",
+    "enable-owasp-core-rules",
+    "modsecurity-transaction-id",
     "modsecurity-snippet",
-    "stream-snippet",
 ];
+
+/// Whether annotation `name` (without the prefix) restricts access.
+pub fn restricts_access(name: &str) -> bool {
+    name.starts_with("auth-") || name.starts_with("limit-") || ACCESS_CONTROL.contains(&name)
+}
+
+/// Annotations that inject raw nginx configuration: never supported, by design.
+const SNIPPETS: &[&str] = &["configuration-snippet", "server-snippet", "stream-snippet"];
+
+/// nginx directives that restrict access: a snippet that uses one fails closed.
+const ACCESS_DIRECTIVES: &[&str] = &[
+    "allow",
+    "deny",
+    "auth_basic",
+    "auth_basic_user_file",
+    "auth_request",
+    "auth_jwt",
+    "satisfy",
+    "limit_req",
+    "limit_conn",
+    "limit_except",
+    "access_by_lua",
+    "access_by_lua_block",
+    "access_by_lua_file",
+    "modsecurity",
+    "modsecurity_rules",
+    "modsecurity_rules_file",
+];
+
+/// The first access-restricting directive of an nginx snippet (`return 4xx` counts), if any.
+pub fn snippet_access_directive(snippet: &str) -> Option<String> {
+    snippet
+        .split([';', '{', '}'])
+        .map(|statement| statement.split_whitespace().collect::<Vec<_>>())
+        .find_map(|words| match words.as_slice() {
+            [directive, ..] if ACCESS_DIRECTIVES.contains(directive) => Some((*directive).to_string()),
+            ["return", code, ..] if code.len() == 3 && code.starts_with('4') => {
+                Some(format!("return {code}"))
+            }
+            _ => None,
+        })
+}
+
+const FAIL_CLOSED: &str =
+    "restricts access and is not enforced by ingress-wasm yet: every path of this Ingress answers 503 (fail closed)";
 
 /// Reads the options of one Ingress. Errors and warnings name `metadata.annotations.<key>`.
 pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
@@ -189,11 +216,25 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
                     format!("{raw:?} is not a boolean (use \"true\" or \"false\")"),
                 ),
             },
-            n if SNIPPETS.contains(&n) => diags.warning(
-                &id,
-                &field,
-                "configuration snippets are never supported (raw config injection); ignored",
-            ),
+            n if restricts_access(n) => {
+                options.unenforced.push(key.clone());
+                diags.warning(&id, &field, FAIL_CLOSED);
+            }
+            n if SNIPPETS.contains(&n) => match snippet_access_directive(value) {
+                Some(directive) => {
+                    options.unenforced.push(key.clone());
+                    diags.warning(
+                        &id,
+                        &field,
+                        format!("configuration snippets are never supported, and this one restricts access ({directive}): every path of this Ingress answers 503 (fail closed)"),
+                    );
+                }
+                None => diags.warning(
+                    &id,
+                    &field,
+                    "configuration snippets are never supported (raw config injection); ignored",
+                ),
+            },
             n if NOT_YET_SUPPORTED.contains(&n) => diags.warning(&id, &field, "not yet supported; ignored"),
             _ => diags.warning(
                 &id,
@@ -247,6 +288,7 @@ mod tests {
             class: None,
             default_backend: None,
             rules: vec![],
+            tls: vec![],
         }
     }
 

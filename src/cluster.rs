@@ -19,7 +19,8 @@ impl Default for ClusterTemplate {
 }
 
 impl ClusterTemplate {
-    /// Accepts a template whose placeholders are all known and which names `{service}`.
+    /// Accepts a template whose placeholders are all known and which names `{namespace}` and `{service}`
+    /// (without both, services of different namespaces would share a cluster).
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -35,8 +36,10 @@ impl ClusterTemplate {
             }
             rest = &after[close + 1..];
         }
-        if !text.contains("{service}") {
-            return Err(format!("{text:?} must contain {{service}}"));
+        if !text.contains("{service}") || !text.contains("{namespace}") {
+            return Err(format!(
+                "{text:?} must contain both {{namespace}} and {{service}} (else backends of different namespaces share a cluster)"
+            ));
         }
         if text.len() > 256 || text.bytes().any(|b| b.is_ascii_control()) {
             return Err("must be at most 256 printable characters".to_string());
@@ -89,6 +92,7 @@ mod tests {
             .unwrap_err()
             .contains("unknown placeholder {svc}"));
         assert!(ClusterTemplate::parse("{namespace}").is_err());
+        assert!(ClusterTemplate::parse("{service}:{port}").is_err());
         assert!(ClusterTemplate::parse("{service").is_err());
     }
 }

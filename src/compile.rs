@@ -8,16 +8,13 @@
 use crate::annotations::{self, IngressOptions};
 use crate::diagnostics::Diagnostics;
 use crate::ingress::{Backend as IngressBackend, Ingress, PathType};
+use crate::prefix_trie::PrefixTrie;
+use crate::regex_paths::{capture_groups, check_pattern, Groups, RegexBudget, RegexMatch, RegexPaths};
 use crate::rewrite::Rewrite;
 use crate::route::{Backend, Reason, RouteId, RouteInfo, RouteTable};
 use crate::settings::{Semantics, Settings};
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use crate::work;
 use std::collections::{HashMap, HashSet};
-
-/// Longest accepted regex path, and the compiled-size budgets: Ingress paths are untrusted input.
-pub const MAX_REGEX_PATH: usize = 1024;
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-const REGEX_SET_SIZE_LIMIT: usize = 16 << 20;
 
 /// The paths of one host (or of the host-less rules).
 #[derive(Debug, Default)]
@@ -32,7 +29,7 @@ pub struct HostTable {
 struct LiteralPaths {
     exact: HashMap<String, RouteId>,
     /// Keyed by the path without trailing slash (`/` stays `/`).
-    prefix: HashMap<String, PrefixRoute>,
+    prefix: PrefixTrie<PrefixRoute>,
     /// ingress-nginx: paths ending in `/`, stored without it; the bare form answers 301.
     slash_redirects: HashSet<String>,
 }
@@ -44,18 +41,10 @@ struct PrefixRoute {
     written_len: usize,
 }
 
-#[derive(Debug)]
-struct RegexPaths {
-    set: RegexSet,
-    /// Parallel to the set's patterns, in precedence order.
-    entries: Vec<(RouteId, Regex)>,
-    /// ingress-nginx: first match in order wins. kubernetes: the longest match wins.
-    first_match: bool,
-}
-
 /// The outcome of matching a path against one host's paths.
 pub enum PathMatch {
-    Route(RouteId, Reason),
+    /// A route, and the regex match that chose it (for its capture groups).
+    Route(RouteId, Reason, Option<RegexMatch>),
     SlashRedirect,
     None,
 }
@@ -65,92 +54,52 @@ impl HostTable {
         let literal = self.literal.as_ref().and_then(|l| l.find(path, semantics));
         if let Some((_, id, reason)) = literal {
             if reason == Reason::ExactPath {
-                return PathMatch::Route(id, reason);
+                return PathMatch::Route(id, reason, None);
             }
         }
-        if semantics == Semantics::IngressNginx
-            && self
-                .literal
-                .as_ref()
-                .is_some_and(|l| l.slash_redirects.contains(path))
-        {
-            return PathMatch::SlashRedirect;
+        if semantics == Semantics::IngressNginx {
+            if let Some(l) = &self.literal {
+                work::add(path.len());
+                if l.slash_redirects.contains(path) {
+                    return PathMatch::SlashRedirect;
+                }
+            }
         }
         let regex = self.regex.as_ref().and_then(|r| r.find(path));
         match (literal, regex) {
-            (Some((llen, id, reason)), Some((rlen, rid))) => {
-                if rlen > llen {
-                    PathMatch::Route(rid, Reason::RegexPath)
-                } else {
-                    PathMatch::Route(id, reason)
-                }
+            (Some((llen, _, _)), Some(m)) if m.len > llen => {
+                PathMatch::Route(m.route, Reason::RegexPath, Some(m))
             }
-            (Some((_, id, reason)), None) => PathMatch::Route(id, reason),
-            (None, Some((_, rid))) => PathMatch::Route(rid, Reason::RegexPath),
+            (Some((_, id, reason)), _) => PathMatch::Route(id, reason, None),
+            (None, Some(m)) => PathMatch::Route(m.route, Reason::RegexPath, Some(m)),
             (None, None) => PathMatch::None,
         }
+    }
+
+    /// The capture groups of a regex match this table returned.
+    pub fn captures<'p>(&self, path: &'p str, found: RegexMatch) -> Option<Groups<'p>> {
+        self.regex.as_ref()?.captures(path, found)
     }
 }
 
 impl LiteralPaths {
     /// The best literal match as (matched length, route, reason).
     fn find(&self, path: &str, semantics: Semantics) -> Option<(usize, RouteId, Reason)> {
+        work::add(path.len());
         if let Some(&id) = self.exact.get(path) {
             return Some((path.len(), id, Reason::ExactPath));
         }
-        if self.prefix.is_empty() {
-            return None;
-        }
-        // Walk element boundaries from the longest candidate down to `/`.
-        let mut key = path;
-        let mut whole = true;
-        if key.len() > 1 && key.ends_with('/') {
-            key = &key[..key.len() - 1];
-            whole = false;
-        }
-        loop {
-            if let Some(p) = self.prefix.get(key) {
-                // ingress-nginx serves Prefix `/foo` as `location /foo/` plus `location = /foo`: the bare
-                // path itself only matches through the exact map.
-                if !(whole && semantics == Semantics::IngressNginx && key != "/") {
-                    return Some((key.len(), p.route, Reason::PrefixPath));
-                }
-            }
-            if key == "/" {
-                return None;
-            }
-            whole = false;
-            key = match key.rfind('/') {
-                Some(0) | None => "/",
-                Some(i) => &key[..i],
-            };
-        }
-    }
-}
-
-impl RegexPaths {
-    /// The winning regex route as (matched length, route).
-    fn find(&self, path: &str) -> Option<(usize, RouteId)> {
-        let matches = self.set.matches(path.as_bytes());
-        if !matches.matched_any() {
-            return None;
-        }
-        if self.first_match {
-            // ingress-nginx regex hosts have no literal paths to compare with: the length is not needed.
-            let i = matches.iter().next()?;
-            return self.entries.get(i).map(|(id, _)| (0, *id));
-        }
-        let mut best: Option<(usize, RouteId)> = None;
-        for i in matches.iter() {
-            let Some((id, re)) = self.entries.get(i) else {
-                continue;
-            };
-            let len = re.find(path.as_bytes()).map_or(0, |m| m.end());
-            if best.is_none_or(|(l, _)| len > l) {
-                best = Some((len, *id));
-            }
-        }
-        best
+        // `/foo/` is looked up as `/foo`, which may then match itself; a bare `/foo` may not in
+        // ingress-nginx, which serves Prefix `/foo` as `location /foo/` plus `location = /foo`: the bare
+        // path itself only matches through the exact map.
+        let (key, whole) = match path.strip_suffix('/') {
+            Some(key) if !key.is_empty() => (key, false),
+            _ => (path, true),
+        };
+        let skip_whole = whole && semantics == Semantics::IngressNginx;
+        self.prefix
+            .longest(key, skip_whole)
+            .map(|(len, p)| (len, p.route, Reason::PrefixPath))
     }
 }
 
@@ -204,6 +153,7 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
 
     for (ingress, options) in &served {
         let id = ingress.id();
+        warn_unserved_tls(ingress, diags);
         let default_route = ingress.default_backend.as_ref().and_then(|b| {
             let info = route_info(
                 ingress,
@@ -216,7 +166,10 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
                 settings,
                 diags,
             )?;
-            routes.push(info);
+            routes.push(RouteInfo {
+                unenforced: options.unenforced.clone(),
+                ..info
+            });
             Some(routes.len() - 1)
         });
         if let Some(route) = default_route {
@@ -337,7 +290,11 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
                     }
                     continue;
                 }
-                routes.push(RouteInfo { rewrite, ..info });
+                routes.push(RouteInfo {
+                    rewrite,
+                    unenforced: options.unenforced.clone(),
+                    ..info
+                });
                 let route = routes.len() - 1;
                 build.taken.insert(key, route);
                 build.candidates.push(Candidate {
@@ -350,6 +307,7 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
         }
     }
 
+    check_cluster_names(&routes, diags);
     // ingress-nginx matches every path of a regex host as a regex; say so in each route.
     for build in hosts.values().chain(std::iter::once(&hostless)) {
         if build.host_regex {
@@ -358,13 +316,14 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
             }
         }
     }
+    let mut budget = RegexBudget::default();
     let mut exact_hosts = HashMap::new();
     let mut wildcard_hosts = HashMap::new();
     for host in host_order {
         let Some(build) = hosts.remove(&host) else {
             continue;
         };
-        let Some(table) = build_host(&host, build, semantics, &routes, diags) else {
+        let Some(table) = build_host(&host, build, semantics, &routes, &mut budget, diags) else {
             continue;
         };
         match host.strip_prefix("*.") {
@@ -373,7 +332,14 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
         };
     }
     let hostless = if hostless_used {
-        build_host("(rules without host)", hostless, semantics, &routes, diags)
+        build_host(
+            "(rules without host)",
+            hostless,
+            semantics,
+            &routes,
+            &mut budget,
+            diags,
+        )
     } else {
         None
     };
@@ -386,6 +352,55 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
         wildcard_hosts,
         hostless,
         default_backend: catch_all,
+        max_path_bytes: settings.max_path_bytes,
+    }
+}
+
+/// Refuses a cluster name shared by two different backends (a `clusterTemplate` that drops a part of
+/// the name, or whose parts run into each other): one backend's traffic would reach the other.
+fn check_cluster_names(routes: &[RouteInfo], diags: &mut Diagnostics) {
+    let mut owners: HashMap<&str, &RouteInfo> = HashMap::new();
+    for route in routes {
+        let b = &route.backend;
+        match owners.get(b.cluster.as_str()) {
+            None => {
+                owners.insert(&b.cluster, route);
+            }
+            Some(first) => {
+                let a = &first.backend;
+                if (&a.namespace, &a.service, &a.port) != (&b.namespace, &b.service, &b.port) {
+                    diags.error(
+                        &route.ingress,
+                        &format!("{}.backend", route.field),
+                        format!(
+                            "service {}/{} port {} gets the cluster name {:?} of service {}/{} port {} ({} {}): \
+                             settings.clusterTemplate must give every backend its own cluster",
+                            b.namespace, b.service, b.port, b.cluster, a.namespace, a.service, a.port,
+                            first.ingress, first.field
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// No listener of this gateway terminates TLS yet: say which hosts expected it.
+fn warn_unserved_tls(ingress: &Ingress, diags: &mut Diagnostics) {
+    for (i, tls) in ingress.tls.iter().enumerate() {
+        let hosts = if tls.hosts.is_empty() {
+            "every host (default certificate)".to_string()
+        } else {
+            tls.hosts.join(", ")
+        };
+        diags.warning(
+            &ingress.id(),
+            &format!("spec.tls[{i}]"),
+            format!(
+                "TLS for {hosts} is not served: no HTTPS listener terminates it (render envoy listens on \
+                 plain HTTP); these hosts are routed over HTTP only"
+            ),
+        );
     }
 }
 
@@ -431,10 +446,12 @@ fn route_info(
             cluster,
         },
         rewrite: None,
+        unenforced: Vec::new(),
     })
 }
 
-/// Paths must start with `/`; no whitespace or control characters, no query or fragment.
+/// Paths must start with `/`; no whitespace or control characters, no query or fragment; regex paths
+/// must be RE2 expressions within the limits.
 fn validate_path(path: &str, regex: bool) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err("must start with '/'".to_string());
@@ -445,8 +462,8 @@ fn validate_path(path: &str, regex: bool) -> Result<(), String> {
     if !regex && (path.contains('?') || path.contains('#')) {
         return Err("must not contain '?' or '#' (paths never match the query or fragment)".to_string());
     }
-    if path.len() > MAX_REGEX_PATH && regex {
-        return Err(format!("is longer than {MAX_REGEX_PATH} characters"));
+    if regex {
+        check_pattern(path, false)?;
     }
     Ok(())
 }
@@ -455,18 +472,20 @@ fn build_rewrite(path: &str, regex: bool, options: &IngressOptions) -> Result<Re
     let Some(target) = options.rewrite_target.clone() else {
         return Err("internal: no rewrite target".to_string());
     };
-    let pattern = if regex {
-        path.to_string()
-    } else {
-        regex::escape(path)
-    };
-    let re = path_regex(&pattern, true, false).map_err(|e| format!("cannot apply to path {path:?}: {e}"))?;
-    let groups = re.captures_len() - 1;
-    if target.max_group() > groups {
+    let rewrite = Rewrite::new(target, options.x_forwarded_prefix.clone());
+    let groups = if regex { capture_groups(path, false) } else { 0 };
+    if rewrite.max_group() > groups {
         return Err(format!(
-            "{:?} refers to ${} but path {path:?} has {groups} capture group(s){}",
-            target.as_str(),
-            target.max_group(),
+            "{:?}{} refers to ${} but path {path:?} has {groups} capture group(s){}",
+            rewrite.target_text(),
+            options
+                .x_forwarded_prefix
+                .as_ref()
+                .map_or(String::new(), |p| format!(
+                    " (with x-forwarded-prefix {:?})",
+                    p.as_str()
+                )),
+            rewrite.max_group(),
             match (regex, options.use_regex) {
                 (true, _) => "",
                 (false, false) => " (capture groups need use-regex: \"true\")",
@@ -475,40 +494,7 @@ fn build_rewrite(path: &str, regex: bool, options: &IngressOptions) -> Result<Re
             }
         ));
     }
-    if let Some(prefix) = &options.x_forwarded_prefix {
-        if prefix.max_group() > groups {
-            return Err(format!(
-                "x-forwarded-prefix {:?} refers to a capture group path {path:?} lacks",
-                prefix.as_str()
-            ));
-        }
-    }
-    Ok(Rewrite::new(re, target, options.x_forwarded_prefix.clone()))
-}
-
-/// Compiles one path regex with the untrusted-input limits; `anchored` matches at the start only.
-fn path_regex(pattern: &str, case_insensitive: bool, anchored: bool) -> Result<Regex, String> {
-    let pattern = if anchored {
-        anchor(pattern)
-    } else {
-        pattern.to_string()
-    };
-    RegexBuilder::new(&pattern)
-        .unicode(false)
-        .case_insensitive(case_insensitive)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| one_line(&e.to_string()))
-}
-
-/// The path regex matched at the start of the request path only (`location ~* "^<path>"`).
-fn anchor(pattern: &str) -> String {
-    format!("^(?:{pattern})")
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    Ok(rewrite)
 }
 
 fn build_host(
@@ -516,6 +502,7 @@ fn build_host(
     build: HostBuild,
     semantics: Semantics,
     routes: &[RouteInfo],
+    budget: &mut RegexBudget,
     diags: &mut Diagnostics,
 ) -> Option<HostTable> {
     let mut table = HostTable {
@@ -558,7 +545,8 @@ fn build_host(
                         route: c.route,
                         written_len: c.path.len(),
                     };
-                    match literal.prefix.get(trimmed) {
+                    let slot = literal.prefix.slot(trimmed);
+                    match *slot {
                         Some(existing) if existing.written_len >= entry.written_len => {
                             if nginx {
                                 let w = &routes[existing.route];
@@ -573,9 +561,7 @@ fn build_host(
                                 );
                             }
                         }
-                        _ => {
-                            literal.prefix.insert(trimmed.to_string(), entry);
-                        }
+                        _ => *slot = Some(entry),
                     }
                 }
             }
@@ -585,51 +571,30 @@ fn build_host(
     }
     if !regex_entries.is_empty() {
         let case_insensitive = nginx;
-        let mut entries = Vec::with_capacity(regex_entries.len());
-        let mut patterns = Vec::with_capacity(regex_entries.len());
         let mut failed = false;
         for c in &regex_entries {
-            match path_regex(&c.path, case_insensitive, true) {
-                Ok(re) => {
-                    patterns.push(anchor(&c.path));
-                    entries.push((c.route, re));
-                }
-                Err(e) => {
-                    let r = &routes[c.route];
-                    diags.error(
-                        &r.ingress,
-                        &format!("{}.path", r.field),
-                        format!("{:?} is not a valid regular expression: {e}", c.path),
-                    );
-                    failed = true;
-                }
+            if let Err(e) = check_pattern(&c.path, case_insensitive) {
+                let r = &routes[c.route];
+                diags.error(
+                    &r.ingress,
+                    &format!("{}.path", r.field),
+                    format!("{:?} {e}", c.path),
+                );
+                failed = true;
             }
         }
         if failed {
             return None;
         }
-        let set = RegexSetBuilder::new(&patterns)
-            .unicode(false)
-            .case_insensitive(case_insensitive)
-            .size_limit(REGEX_SET_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
-            .build();
-        match set {
-            Ok(set) => {
-                table.regex = Some(RegexPaths {
-                    set,
-                    entries,
-                    first_match: nginx,
-                })
-            }
+        let patterns: Vec<(&str, RouteId)> =
+            regex_entries.iter().map(|c| (c.path.as_str(), c.route)).collect();
+        match RegexPaths::build(&patterns, case_insensitive, budget) {
+            Ok(paths) => table.regex = Some(paths),
             Err(e) => {
                 let first = regex_entries.first().map(|c| &routes[c.route]);
                 let object = first.map_or("config".to_string(), |r| r.ingress.clone());
-                diags.error(
-                    &object,
-                    &format!("host {host}"),
-                    format!("regex paths too large together: {}", one_line(&e.to_string())),
-                );
+                let field = first.map_or(String::new(), |r| format!("{}.path", r.field));
+                diags.error(&object, &field, format!("regex paths of host {host}: {e}"));
                 return None;
             }
         }

@@ -20,6 +20,15 @@ pub struct Ingress {
     pub class: Option<String>,
     pub default_backend: Option<Backend>,
     pub rules: Vec<Rule>,
+    pub tls: Vec<Tls>,
+}
+
+/// One `spec.tls` entry.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// Lower-cased; empty for the default certificate.
+    pub hosts: Vec<String>,
+    pub secret_name: Option<String>,
 }
 
 impl Ingress {
@@ -206,6 +215,14 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
             }
         }
     }
+    let mut tls = Vec::new();
+    if let Some(list) = r.list(spec.get("tls"), "spec.tls", diags) {
+        for (i, entry) in list.iter().enumerate() {
+            if let Some(entry) = r.tls(entry, &format!("spec.tls[{i}]"), diags) {
+                tls.push(entry);
+            }
+        }
+    }
     if rules.is_empty() && default_backend.is_none() && diags.error_count() == before {
         diags.warning(
             &id,
@@ -224,6 +241,7 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
         class,
         default_backend,
         rules,
+        tls,
     })
 }
 
@@ -267,6 +285,27 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    fn tls(&self, v: &Value, field: &str, diags: &mut Diagnostics) -> Option<Tls> {
+        let m = self.object(v, field, diags)?;
+        let mut tls = Tls::default();
+        if let Some(hosts) = self.list(m.get("hosts"), &format!("{field}.hosts"), diags) {
+            for (i, h) in hosts.iter().enumerate() {
+                let host_field = format!("{field}.hosts[{i}]");
+                let h = self.string(h, &host_field, diags)?;
+                if let Err(why) = crate::host::validate_rule_host(&h) {
+                    diags.error(self.id, &host_field, format!("{h:?} {why}"));
+                    return None;
+                }
+                tls.hosts.push(h.to_ascii_lowercase());
+            }
+        }
+        tls.secret_name = match m.get("secretName") {
+            None | Some(Value::Null) => None,
+            Some(s) => Some(self.string(s, &format!("{field}.secretName"), diags)?),
+        };
+        Some(tls)
     }
 
     fn rule(&self, v: &Value, field: &str, diags: &mut Diagnostics) -> Option<Rule> {

@@ -13,13 +13,18 @@ pub mod diagnostics;
 pub mod host;
 pub mod ingress;
 pub mod paths;
+pub mod prefix_trie;
+pub mod regex_paths;
 pub mod rewrite;
 pub mod route;
 pub mod settings;
 pub mod timestamp;
+mod work;
 
 #[cfg(test)]
 mod decide_tests;
+#[cfg(test)]
+mod security_tests;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;

@@ -1,11 +1,13 @@
 //! `rewrite-target` and `x-forwarded-prefix`: templates with `$1`..`$9` capture references, applied as
 //! ingress-nginx's `rewrite "(?i)<path>" <target> break;` does: the whole path is replaced by the
-//! expanded target; the query string is kept by the caller.
+//! expanded target; the query string is kept by the caller. The captures come from the route's own
+//! regex path, matched once by the host's regex ([`crate::regex_paths`]).
 
 use crate::paths::RequestPath;
-use regex::bytes::{Captures, Regex};
+use crate::regex_paths::Groups;
 
-/// Longest path a rewrite may produce; longer results are refused rather than forwarded.
+/// Longest path a rewrite may produce, and longest `x-forwarded-prefix`; longer results are refused while
+/// they are built, so a target with many references on a long path never allocates more than this.
 pub const MAX_REWRITTEN_PATH: usize = 8192;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,17 @@ enum Part {
 pub struct Template {
     text: String,
     parts: Vec<Part>,
+}
+
+/// Why a rewrite was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteError {
+    /// The result would exceed [`MAX_REWRITTEN_PATH`].
+    TooLong,
+    /// A capture carries a `.` or `..` segment that would move the path outside the target.
+    DotSegment,
+    /// The result is not a usable path (e.g. control characters).
+    NotAPath,
 }
 
 impl Template {
@@ -71,27 +84,32 @@ impl Template {
             .unwrap_or(0)
     }
 
-    fn expand(&self, caps: &Captures<'_>) -> String {
-        let mut out = String::new();
+    /// Expands the template into `out`, refusing as soon as it would pass `limit` bytes.
+    fn expand_into(
+        &self,
+        groups: Option<&Groups<'_>>,
+        out: &mut String,
+        limit: usize,
+    ) -> Result<(), RewriteError> {
         for part in &self.parts {
-            match part {
-                Part::Literal(s) => out.push_str(s),
-                Part::Group(n) => {
-                    if let Some(m) = caps.get(*n) {
-                        out.push_str(&String::from_utf8_lossy(m.as_bytes()));
-                    }
-                }
+            let piece: &[u8] = match part {
+                Part::Literal(s) => s.as_bytes(),
+                Part::Group(n) => groups.and_then(|g| g.get(*n)).unwrap_or_default(),
+            };
+            if out.len() + piece.len() > limit {
+                return Err(RewriteError::TooLong);
             }
+            // Request paths are checked UTF-8 and captures end on byte boundaries the regex chose: a
+            // capture that splits a character is replaced, never copied as invalid UTF-8.
+            out.push_str(&String::from_utf8_lossy(piece));
         }
-        out
+        Ok(())
     }
 }
 
-/// A compiled rewrite of one route.
+/// The rewrite of one route.
 #[derive(Debug)]
 pub struct Rewrite {
-    /// `(?i)<ingress path>`, unanchored, as nginx's rewrite directive uses it.
-    regex: Regex,
     target: Template,
     forwarded_prefix: Option<Template>,
 }
@@ -104,9 +122,8 @@ pub struct Applied {
 }
 
 impl Rewrite {
-    pub fn new(regex: Regex, target: Template, forwarded_prefix: Option<Template>) -> Rewrite {
+    pub fn new(target: Template, forwarded_prefix: Option<Template>) -> Rewrite {
         Rewrite {
-            regex,
             target,
             forwarded_prefix,
         }
@@ -116,86 +133,143 @@ impl Rewrite {
         self.target.as_str()
     }
 
-    /// Rewrites a canonical request path. `Ok(None)`: the path regex does not match, the path stays.
-    /// `Err(())`: the result would be unusable (too long, or not a path); the request is refused.
-    #[allow(clippy::result_unit_err)]
-    pub fn apply(&self, path: &str) -> Result<Option<Applied>, ()> {
-        let Some(caps) = self.regex.captures(path.as_bytes()) else {
-            return Ok(None);
-        };
-        let mut expanded = self.target.expand(&caps);
+    /// Capture groups the templates refer to (0: the rewrite needs no regex match).
+    pub fn max_group(&self) -> usize {
+        let prefix = self.forwarded_prefix.as_ref().map_or(0, Template::max_group);
+        self.target.max_group().max(prefix)
+    }
+
+    /// Rewrites a request with the captures of its route's regex path (None for a literal path).
+    pub fn apply(&self, groups: Option<&Groups<'_>>) -> Result<Applied, RewriteError> {
+        let mut expanded = String::new();
+        self.target
+            .expand_into(groups, &mut expanded, MAX_REWRITTEN_PATH)?;
         if !expanded.starts_with('/') {
             expanded.insert(0, '/');
         }
         if expanded.len() > MAX_REWRITTEN_PATH {
-            return Err(());
+            return Err(RewriteError::TooLong);
         }
-        // Re-canonicalize: a capture must not smuggle `..` or `//` to the upstream.
+        // A capture must not climb out of the target (`/img(.*)` -> `/cdn/images/$1` with `/img../secret`
+        // would become `/cdn/secret`): dot segments are refused, not resolved.
+        if has_dot_segment(&expanded) {
+            return Err(RewriteError::DotSegment);
+        }
+        // Re-canonicalize: a capture must not smuggle `//`, `\` or control characters to the upstream.
         let path = match RequestPath::normalize(&expanded) {
             Some(p) => p.as_str().to_string(),
-            None => return Err(()),
+            None => return Err(RewriteError::NotAPath),
         };
-        let forwarded_prefix = self
-            .forwarded_prefix
-            .as_ref()
-            .map(|t| t.expand(&caps))
-            .filter(|p| !p.is_empty());
-        Ok(Some(Applied {
+        let forwarded_prefix = match &self.forwarded_prefix {
+            None => None,
+            Some(t) => {
+                let mut prefix = String::new();
+                t.expand_into(groups, &mut prefix, MAX_REWRITTEN_PATH)?;
+                if prefix.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(RewriteError::NotAPath);
+                }
+                Some(prefix).filter(|p| !p.is_empty())
+            }
+        };
+        Ok(Applied {
             path,
             forwarded_prefix,
-        }))
+        })
     }
+}
+
+/// Whether a path has a `.` or `..` segment (`\` counts as `/`, as the normalizer reads it).
+fn has_dot_segment(path: &str) -> bool {
+    path.split(['/', '\\']).any(|s| s == "." || s == "..")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::regex_paths::{RegexBudget, RegexPaths};
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    fn rewrite(path_regex: &str, target: &str) -> Rewrite {
-        let re = regex::bytes::RegexBuilder::new(path_regex)
-            .case_insensitive(true)
-            .unicode(false)
-            .build()
-            .unwrap();
-        Rewrite::new(re, Template::parse(target).unwrap(), None)
+    /// Applies `target` (and `prefix`) to `path` with the captures of `path_regex`; None if it does not
+    /// match.
+    fn apply_with(
+        path_regex: &str,
+        target: &str,
+        prefix: Option<&str>,
+        path: &str,
+    ) -> Option<Result<Applied, RewriteError>> {
+        let paths = RegexPaths::build(&[(path_regex, 0)], true, &mut RegexBudget::default()).unwrap();
+        let found = paths.find(path)?;
+        let groups = paths.captures(path, found);
+        let rewrite = Rewrite::new(
+            Template::parse(target).unwrap(),
+            prefix.map(|p| Template::parse(p).unwrap()),
+        );
+        Some(rewrite.apply(groups.as_ref()))
+    }
+
+    fn apply(path_regex: &str, target: &str, path: &str) -> Option<String> {
+        apply_with(path_regex, target, None, path).map(|r| r.unwrap().path)
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn docs_example_capture_groups() {
-        let r = rewrite("/something(/|$)(.*)", "/$2");
-        assert_eq!(r.apply("/something").unwrap().unwrap().path, "/");
-        assert_eq!(r.apply("/something/").unwrap().unwrap().path, "/");
-        assert_eq!(r.apply("/something/new").unwrap().unwrap().path, "/new");
-        assert_eq!(r.apply("/SOMETHING/new").unwrap().unwrap().path, "/new");
-        assert_eq!(r.apply("/other").unwrap(), None);
+        let re = "/something(/|$)(.*)";
+        assert_eq!(apply(re, "/$2", "/something").as_deref(), Some("/"));
+        assert_eq!(apply(re, "/$2", "/something/").as_deref(), Some("/"));
+        assert_eq!(apply(re, "/$2", "/something/new").as_deref(), Some("/new"));
+        assert_eq!(apply(re, "/$2", "/SOMETHING/new").as_deref(), Some("/new"));
+        assert_eq!(apply(re, "/$2", "/other"), None);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn static_target_replaces_whole_path() {
-        let r = rewrite("/lobby", "/");
-        assert_eq!(r.apply("/lobby/x/y").unwrap().unwrap().path, "/");
+        assert_eq!(apply("/lobby", "/", "/lobby/x/y").as_deref(), Some("/"));
+        let literal = Rewrite::new(Template::parse("/new").unwrap(), None);
+        assert_eq!(literal.apply(None).unwrap().path, "/new");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn results_are_recanonicalized() {
-        let r = rewrite("/a/(.*)", "$1");
-        assert_eq!(r.apply("/a/b").unwrap().unwrap().path, "/b");
-        let r = rewrite("/a(.*)", "/x/$1");
-        assert_eq!(r.apply("/a/../../etc").unwrap().unwrap().path, "/etc");
+        assert_eq!(apply("/a/(.*)", "$1", "/a/b").as_deref(), Some("/b"));
+        assert_eq!(apply("/a(.*)", "/x/$1", "/a//b").as_deref(), Some("/x/b"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn captures_cannot_climb_out_of_the_target() {
+        let escape = apply_with("/img(.*)", "/cdn/images/$1", None, "/img../secret").unwrap();
+        assert_eq!(escape, Err(RewriteError::DotSegment));
+        let escape = apply_with("/a(.*)", "/x/$1", None, "/a/../../etc").unwrap();
+        assert_eq!(escape, Err(RewriteError::DotSegment));
+        assert_eq!(
+            apply("/img(.*)", "/cdn/images/$1", "/img..x/y").as_deref(),
+            Some("/cdn/images/..x/y")
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn expansion_is_bounded_while_it_is_built() {
+        // 50,000 references to a 50 KB capture would be 2.5 GB: refused at the first byte past the limit.
+        let target = format!("/{}", "$1".repeat(50_000));
+        let path = format!("/x{}", "a".repeat(50_000));
+        let result = apply_with("/x(.*)", &target, None, &path).unwrap();
+        assert_eq!(result, Err(RewriteError::TooLong));
+        let result = apply_with("/x(.*)", "/", Some(&target), &path).unwrap();
+        assert_eq!(result, Err(RewriteError::TooLong));
+        let ok = apply_with(
+            "/x(.*)",
+            "/$1",
+            None,
+            &format!("/x{}", "a".repeat(MAX_REWRITTEN_PATH - 1)),
+        )
+        .unwrap();
+        assert_eq!(ok.unwrap().path.len(), MAX_REWRITTEN_PATH);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn forwarded_prefix_expands_captures() {
-        let re = regex::bytes::Regex::new("/api(/|$)(.*)").unwrap();
-        let r = Rewrite::new(
-            re,
-            Template::parse("/$2").unwrap(),
-            Some(Template::parse("/api").unwrap()),
-        );
         assert_eq!(
-            r.apply("/api/users").unwrap(),
-            Some(Applied {
+            apply_with("/api(/|$)(.*)", "/$2", Some("/api"), "/api/users").unwrap(),
+            Ok(Applied {
                 path: "/users".into(),
                 forwarded_prefix: Some("/api".into())
             })

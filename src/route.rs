@@ -1,10 +1,13 @@
 //! The compiled route table and the per-request decision. Pure: no I/O, never panics.
 
+use crate::compile::{HostTable, PathMatch};
 use crate::host::{route_host, wildcard_parent};
 use crate::ingress::PathType;
 use crate::paths::{split_query, RequestPath};
-use crate::rewrite::Rewrite;
+use crate::regex_paths::Groups;
+use crate::rewrite::{Rewrite, RewriteError};
 use crate::settings::Semantics;
+use crate::work;
 use std::collections::HashMap;
 
 /// What the filter knows about a request.
@@ -48,6 +51,9 @@ pub struct RouteInfo {
     pub regex: bool,
     pub backend: Backend,
     pub(crate) rewrite: Option<Rewrite>,
+    /// Access-control annotations of the Ingress that this gateway does not enforce (full keys): the
+    /// route fails closed and answers 503 instead of serving what they were meant to protect.
+    pub unenforced: Vec<String>,
 }
 
 impl RouteInfo {
@@ -86,7 +92,14 @@ pub enum Reason {
     NoMatchingHost,
     /// The request path is not a path (e.g. `*` or absolute-form left unnormalized).
     InvalidPath,
-    /// The rewritten path would be unsafe or too long.
+    /// The request path (query included) is longer than `maxPathBytes` (414, as nginx past its
+    /// request-line buffer).
+    PathTooLong,
+    /// The route's Ingress restricts access with an annotation this gateway does not enforce: 503.
+    AccessNotEnforced,
+    /// A capture of the request path would move the rewritten path outside its target (`..`): 400.
+    RewriteEscapesTarget,
+    /// The rewritten path would be unusable or too long.
     InvalidRewrite,
 }
 
@@ -119,8 +132,20 @@ pub enum Decision<'t> {
     },
     /// Answer 404: nothing matched and there is no default backend.
     NotFound(Trace),
-    /// Answer `status` (400 for an unusable request path, 500 for an unsafe rewrite).
+    /// Answer `status`: 400 (unusable request path, or a rewrite a capture would escape), 414 (path too
+    /// long), 500 (unusable rewrite result), 503 (access control not enforced: fail closed).
     Reject { status: u16, trace: Trace },
+}
+
+/// The body of a local reply with this status (plain text; says nothing about the configuration).
+pub fn reply_body(status: u16) -> &'static str {
+    match status {
+        400 => "bad request\n",
+        404 => "not found\n",
+        414 => "request-uri too large\n",
+        503 => "service unavailable\n",
+        _ => "request rejected\n",
+    }
 }
 
 impl Decision<'_> {
@@ -140,12 +165,14 @@ pub struct RouteTable {
     pub(crate) semantics: Semantics,
     pub(crate) cluster_header: String,
     pub(crate) routes: Vec<RouteInfo>,
-    pub(crate) exact_hosts: HashMap<String, crate::compile::HostTable>,
+    pub(crate) exact_hosts: HashMap<String, HostTable>,
     /// Keyed by the parent domain: `*.foo.com` is stored under `foo.com`.
-    pub(crate) wildcard_hosts: HashMap<String, crate::compile::HostTable>,
-    pub(crate) hostless: Option<crate::compile::HostTable>,
+    pub(crate) wildcard_hosts: HashMap<String, HostTable>,
+    pub(crate) hostless: Option<HostTable>,
     /// The catch-all default backend.
     pub(crate) default_backend: Option<RouteId>,
+    /// Longer request paths (query included) answer 414 before any matching.
+    pub(crate) max_path_bytes: usize,
 }
 
 impl RouteTable {
@@ -174,8 +201,16 @@ impl RouteTable {
         all
     }
 
-    /// Decides what to do with one request.
+    /// Decides what to do with one request. The work is linear in the request's size and independent of
+    /// the number of rules: one hash lookup per host candidate, one walk of the path's elements, one
+    /// regex pass per host (plus a capture pass over the winning match when it rewrites).
     pub fn decide(&self, request: &Request<'_>) -> Decision<'_> {
+        if request.path.len() > self.max_path_bytes {
+            return Decision::Reject {
+                status: 414,
+                trace: trace(HostMatch::None, None, Reason::PathTooLong),
+            };
+        }
         let (raw_path, query) = split_query(request.path);
         let Some(path) = RequestPath::normalize(raw_path) else {
             return Decision::Reject {
@@ -186,15 +221,24 @@ impl RouteTable {
         let host = route_host(request.authority);
         let candidates = self.host_tables(&host);
         let mut first_host = HostMatch::None;
+        let target = Target {
+            raw_path,
+            path: &path,
+            query,
+        };
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
                 first_host = *host_match;
             }
             match table.find(path.as_str(), self.semantics) {
-                crate::compile::PathMatch::Route(id, reason) => {
-                    return self.forward(id, *host_match, reason, raw_path, &path, query);
+                PathMatch::Route(id, reason, regex) => {
+                    let groups = regex.and_then(|m| {
+                        let needs = self.routes.get(id)?.rewrite.as_ref()?.max_group() > 0;
+                        needs.then(|| table.captures(path.as_str(), m)).flatten()
+                    });
+                    return self.forward(id, *host_match, reason, &target, groups.as_ref());
                 }
-                crate::compile::PathMatch::SlashRedirect => {
+                PathMatch::SlashRedirect => {
                     let location = format!(
                         "{}://{}{}/{}",
                         request.scheme,
@@ -208,18 +252,11 @@ impl RouteTable {
                         trace: trace(*host_match, None, Reason::TrailingSlashRedirect),
                     };
                 }
-                crate::compile::PathMatch::None => {
+                PathMatch::None => {
                     // ingress-nginx: the selected server's root location answers (its default or 404).
                     if self.semantics == Semantics::IngressNginx {
                         if let Some(id) = table.default {
-                            return self.forward(
-                                id,
-                                *host_match,
-                                Reason::HostDefaultBackend,
-                                raw_path,
-                                &path,
-                                query,
-                            );
+                            return self.forward(id, *host_match, Reason::HostDefaultBackend, &target, None);
                         }
                         if *host_match != HostMatch::Hostless {
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
@@ -229,7 +266,7 @@ impl RouteTable {
             }
         }
         if let Some(id) = self.default_backend {
-            return self.forward(id, first_host, Reason::DefaultBackend, raw_path, &path, query);
+            return self.forward(id, first_host, Reason::DefaultBackend, &target, None);
         }
         let reason = if first_host == HostMatch::None {
             Reason::NoMatchingHost
@@ -241,10 +278,14 @@ impl RouteTable {
 
     /// The rule sets a host consults, in order. ingress-nginx picks exactly one server (exact, else
     /// wildcard, else the catch-all); the kubernetes profile falls through exact -> wildcard -> host-less.
-    fn host_tables(&self, host: &str) -> [Option<(HostMatch, &crate::compile::HostTable)>; 3] {
+    fn host_tables(&self, host: &str) -> [Option<(HostMatch, &HostTable)>; 3] {
+        work::add(host.len());
         let exact = self.exact_hosts.get(host).map(|t| (HostMatch::Exact, t));
         let mut wildcard = wildcard_parent(host)
-            .and_then(|parent| self.wildcard_hosts.get(parent))
+            .and_then(|parent| {
+                work::add(parent.len());
+                self.wildcard_hosts.get(parent)
+            })
             .map(|t| (HostMatch::Wildcard, t));
         let nginx = self.semantics == Semantics::IngressNginx;
         if nginx && exact.is_some() {
@@ -263,35 +304,41 @@ impl RouteTable {
         id: RouteId,
         host: HostMatch,
         reason: Reason,
-        raw_path: &str,
-        path: &RequestPath<'_>,
-        query: &str,
+        target: &Target<'_, '_>,
+        groups: Option<&Groups<'_>>,
     ) -> Decision<'_> {
         let Some(route) = self.routes.get(id) else {
             return Decision::NotFound(trace(host, None, Reason::NoMatchingPath));
         };
-        let applied = match route.rewrite.as_ref().map(|r| r.apply(path.as_str())) {
-            None | Some(Ok(None)) => None,
-            Some(Ok(Some(applied))) => Some(applied),
-            Some(Err(())) => {
-                return Decision::Reject {
-                    status: 500,
-                    trace: trace(host, Some(id), Reason::InvalidRewrite),
-                }
-            }
-        };
+        if !route.unenforced.is_empty() {
+            return Decision::Reject {
+                status: 503,
+                trace: trace(host, Some(id), Reason::AccessNotEnforced),
+            };
+        }
         let mut headers = Vec::new();
-        let new_path = match applied {
-            Some(applied) => {
+        let new_path = match route.rewrite.as_ref().map(|r| r.apply(groups)) {
+            Some(Ok(applied)) => {
                 if let Some(prefix) = applied.forwarded_prefix {
                     headers.push(("x-forwarded-prefix", prefix));
                 }
-                Some(format!("{}{}", applied.path, query))
+                Some(format!("{}{}", applied.path, target.query))
+            }
+            Some(Err(error)) => {
+                let (status, reason) = match error {
+                    RewriteError::DotSegment => (400, Reason::RewriteEscapesTarget),
+                    RewriteError::TooLong | RewriteError::NotAPath => (500, Reason::InvalidRewrite),
+                };
+                return Decision::Reject {
+                    status,
+                    trace: trace(host, Some(id), reason),
+                };
             }
             // No rewrite: forward the canonical path if canonicalization changed what the client sent.
-            None => path
-                .changed(raw_path)
-                .then(|| format!("{}{}", path.as_str(), query)),
+            None => target
+                .path
+                .changed(target.raw_path)
+                .then(|| format!("{}{}", target.path.as_str(), target.query)),
         };
         Decision::Forward(Forward {
             cluster: &route.backend.cluster,
@@ -300,6 +347,15 @@ impl RouteTable {
             trace: trace(host, Some(id), reason),
         })
     }
+}
+
+/// The request path in its three forms, as forwarding needs them.
+struct Target<'r, 'p> {
+    /// As received, without the query.
+    raw_path: &'r str,
+    path: &'p RequestPath<'r>,
+    /// With its `?`, or empty.
+    query: &'r str,
 }
 
 fn trace(host: HostMatch, route: Option<RouteId>, reason: Reason) -> Trace {

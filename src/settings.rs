@@ -25,6 +25,10 @@ impl Semantics {
 pub const DEFAULT_CLUSTER_HEADER: &str = "x-ingress-cluster";
 pub const DEFAULT_CLUSTER_TEMPLATE: &str = "{namespace}/{service}:{port}";
 pub const DEFAULT_INGRESS_CLASS: &str = "nginx";
+/// ingress-nginx answers 414 past its request-line buffer (`large-client-header-buffers`, 8k).
+pub const DEFAULT_MAX_PATH_BYTES: usize = 8192;
+/// The most `maxPathBytes` may be raised to: Envoy's own ceiling for all request headers (96 KiB).
+pub const MAX_MAX_PATH_BYTES: usize = 96 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -40,6 +44,8 @@ pub struct Settings {
     /// `clusterHeader`: request header carrying the chosen cluster to Envoy's route (default
     /// `x-ingress-cluster`).
     pub cluster_header: String,
+    /// `maxPathBytes`: longer request paths (query included) answer 414 (default 8192).
+    pub max_path_bytes: usize,
 }
 
 impl Default for Settings {
@@ -50,6 +56,7 @@ impl Default for Settings {
             serve_without_class: true,
             cluster_template: ClusterTemplate::default(),
             cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
+            max_path_bytes: DEFAULT_MAX_PATH_BYTES,
         }
     }
 }
@@ -125,6 +132,16 @@ impl Settings {
                 None => diags.error(OBJECT, "clusterHeader", "must be a string"),
             }
         }
+        if let Some(v) = map.get("maxPathBytes") {
+            match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                Some(n @ 256..=MAX_MAX_PATH_BYTES) => settings.max_path_bytes = n,
+                _ => diags.error(
+                    OBJECT,
+                    "maxPathBytes",
+                    format!("must be a whole number from 256 to {MAX_MAX_PATH_BYTES}, found {v}"),
+                ),
+            }
+        }
         settings
     }
 
@@ -144,6 +161,7 @@ impl Settings {
             "serveIngressesWithoutClass": self.serve_without_class,
             "clusterTemplate": self.cluster_template.as_str(),
             "clusterHeader": self.cluster_header,
+            "maxPathBytes": self.max_path_bytes,
         })
     }
 }
@@ -183,20 +201,22 @@ mod tests {
         let (s, errs) = parse(serde_json::json!({
             "semantics": "kubernetes", "ingressClasses": ["*"], "serveIngressesWithoutClass": false,
             "clusterTemplate": "outbound|{port}||{service}.{namespace}.svc.cluster.local",
-            "clusterHeader": "X-Route", "unknown": 1
+            "clusterHeader": "X-Route", "maxPathBytes": 65536, "unknown": 1
         }));
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(s.semantics, Semantics::Kubernetes);
         assert!(s.serves_class(Some("anything")));
         assert!(!s.serves_class(None));
         assert_eq!(s.cluster_header, "x-route");
+        assert_eq!(s.max_path_bytes, 65536);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn names_bad_fields() {
         let (_, errs) = parse(serde_json::json!({"semantics": "nginx", "clusterHeader": ":path",
-            "ingressClasses": "nginx"}));
-        assert_eq!(errs.len(), 3, "{errs:?}");
+            "ingressClasses": "nginx", "maxPathBytes": 10}));
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(errs[3].starts_with("settings: maxPathBytes: must be a whole number"));
         assert!(errs[0].starts_with("settings: semantics: unknown value \"nginx\""));
     }
 }

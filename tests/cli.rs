@@ -120,7 +120,10 @@ fn carried_plugin_config(envoy_yaml: &str) -> Value {
 fn check_accepts_the_seeds_with_warnings() {
     let out = run(&["check", SEEDS_YAML]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert_eq!(out.stdout.trim(), "5 Ingresses, 8 routes, 0 errors, 2 warnings");
+    assert_eq!(
+        out.stdout.trim(),
+        "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 2 warnings"
+    );
     for annotation in ["app-root", "session-cookie-name"] {
         assert!(
             out.stderr
@@ -162,7 +165,10 @@ fn check_reads_stdin_and_multi_document_yaml() {
     let seeds = std::fs::read_to_string(root().join(SEEDS_YAML)).unwrap();
     let out = run_with_stdin(&["check", "-"], Some(&seeds));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout.trim(), "5 Ingresses, 8 routes, 0 errors, 2 warnings");
+    assert_eq!(
+        out.stdout.trim(),
+        "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 2 warnings"
+    );
 
     // A manifest with a Service next to the Ingress, empty documents, and a wrapper with settings.
     let manifest = "\
@@ -188,7 +194,10 @@ settings: {semantics: kubernetes}
 ";
     let out = run_with_stdin(&["check", "-"], Some(manifest));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout.trim(), "1 Ingress, 1 route, 0 errors, 1 warning");
+    assert_eq!(
+        out.stdout.trim(),
+        "1 Ingress, 1 route, 0 denied routes, 0 errors, 1 warning"
+    );
     assert!(
         out.stderr
             .contains("warning: <stdin> (document 1): kind: skipped: a Service is not an Ingress"),

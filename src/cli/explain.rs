@@ -161,6 +161,11 @@ impl Explanation<'_> {
             if let Some(target) = route.rewrite_target() {
                 lines.push(format!("rewrite:  rewrite-target {target}"));
             }
+            for annotation in &route.unenforced {
+                lines.push(format!(
+                    "denied:   {annotation} is not enforced: fail closed (503)"
+                ));
+            }
             let b = &route.backend;
             lines.push(format!(
                 "backend:  service {}/{} port {}",
@@ -243,6 +248,7 @@ impl Explanation<'_> {
                     "pathType": r.path_type.map(|t| t.as_str()),
                     "regex": r.regex,
                     "rewriteTarget": r.rewrite_target(),
+                    "unenforcedAnnotations": r.unenforced,
                     "backend": {"namespace": r.backend.namespace, "service": r.backend.service,
                                 "port": r.backend.port},
                 }),
@@ -294,6 +300,9 @@ fn reason_name(reason: Reason) -> &'static str {
         Reason::NoMatchingPath => "no-matching-path",
         Reason::NoMatchingHost => "no-matching-host",
         Reason::InvalidPath => "invalid-path",
+        Reason::PathTooLong => "path-too-long",
+        Reason::AccessNotEnforced => "access-not-enforced",
+        Reason::RewriteEscapesTarget => "rewrite-escapes-target",
         Reason::InvalidRewrite => "invalid-rewrite",
     }
 }
@@ -312,6 +321,15 @@ fn reason_text(reason: Reason) -> &'static str {
         Reason::NoMatchingPath => "no path of this host matches and there is no default backend",
         Reason::NoMatchingHost => "no rule for this host and no default backend",
         Reason::InvalidPath => "the request path is not an absolute path",
+        Reason::PathTooLong => "the request path is longer than settings.maxPathBytes (nginx answers 414 past its request-line buffer)",
+        Reason::AccessNotEnforced => {
+            "the Ingress restricts access with an annotation ingress-wasm does not enforce yet: the path \
+             fails closed with 503 instead of being served unprotected"
+        }
+        Reason::RewriteEscapesTarget => {
+            "a capture of the request path carries a '.' or '..' segment that would move the rewritten path \
+             outside rewrite-target: refused with 400"
+        }
         Reason::InvalidRewrite => "the rewritten path would be unsafe or too long",
     }
 }

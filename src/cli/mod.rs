@@ -29,7 +29,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check Ingress files: print every error and warning with its object and field; exit 1 on errors.
+    /// Check Ingress files: print every error and warning with its object and field. Exit status: 0 all
+    /// served, 1 refused (errors), 3 accepted but some paths are denied (503, fail closed) because their
+    /// Ingress restricts access with an annotation ingress-wasm does not enforce.
     Check(CheckArgs),
     /// Explain which rule a request matches, why, and what the backend receives.
     Explain(ExplainArgs),
@@ -173,22 +175,42 @@ fn check(args: &CheckArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let routes = loaded.compiled.as_ref().map_or(0, |c| c.table.routes().len());
+    let routes = loaded.compiled.as_ref().map_or(&[][..], |c| c.table.routes());
+    let denied: Vec<_> = routes.iter().filter(|r| !r.unenforced.is_empty()).collect();
     let errors = loaded.errors();
     let warnings = loaded.diagnostics.len() - errors;
+    for route in &denied {
+        err(&format!(
+            "denied: {} {}{}: answers 503 (fail closed): {} not enforced",
+            route.ingress,
+            route.field,
+            if route.path.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", route.path)
+            },
+            route.unenforced.join(", ")
+        ));
+    }
     out(&format!(
-        "{}, {}, {}, {}",
+        "{}, {}, {}, {}, {}",
         plural(loaded.inputs.ingress_count, "Ingress", "Ingresses"),
-        plural(routes, "route", "routes"),
+        plural(routes.len(), "route", "routes"),
+        plural(denied.len(), "denied route", "denied routes"),
         plural(errors, "error", "errors"),
         plural(warnings, "warning", "warnings"),
     ));
     if errors > 0 {
         ExitCode::FAILURE
+    } else if !denied.is_empty() {
+        ExitCode::from(DENIED_EXIT)
     } else {
         ExitCode::SUCCESS
     }
 }
+
+/// `check`'s exit status when the configuration loads but some paths fail closed.
+pub const DENIED_EXIT: u8 = 3;
 
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {

@@ -4,11 +4,16 @@
 //!
 //! The connection manager settings that make path matching safe are always generated, never left to the
 //! user: `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT` and
-//! `strip_trailing_host_dot`. The port is deliberately kept in `:authority`: the filter ignores it when
+//! `strip_trailing_host_dot`; client headers with underscores are dropped (ingress-nginx's default, so
+//! `x_forwarded_prefix` and friends cannot be smuggled past the filter to an upstream that folds `_` into
+//! `-`), and the request-header budget is explicit: the filter's path limit plus what nginx allows the
+//! other headers. The port is deliberately kept in `:authority`: the filter ignores it when
 //! matching hosts, and redirects must carry it. The Wasm filter runs with `failure_policy: FAIL_RELOAD`, so
 //! a VM that ever fails is replaced instead of failing every later request.
 
+use crate::diagnostics::Diagnostics;
 use crate::route::Backend;
+use crate::settings::Settings;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -21,6 +26,8 @@ pub const STAT_PREFIX: &str = "ingress_http";
 pub const LISTENER_NAME: &str = "ingress_http";
 /// Upstream connect timeout of every backend cluster.
 pub const CONNECT_TIMEOUT: &str = "5s";
+/// Request-header bytes nginx allows besides the request line (`large_client_header_buffers 4 8k`).
+pub const OTHER_HEADERS_KB: usize = 32;
 /// The DNS suffix of Kubernetes services, used when no endpoints are given.
 pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
 
@@ -82,6 +89,14 @@ fn socket_address(address: &str, port: u16) -> Value {
     json!({"socket_address": {"address": address, "port_value": port}})
 }
 
+/// Envoy's `max_request_headers_kb`: room for the longest path the filter accepts (it answers 414
+/// beyond) plus the other headers.
+pub fn max_request_headers_kb(plugin_config: &Value) -> usize {
+    // The settings of a configuration `render` has already loaded: they parse without problems.
+    let settings = Settings::parse(plugin_config.get("settings"), &mut Diagnostics::default());
+    settings.max_path_bytes.div_ceil(1024) + OTHER_HEADERS_KB
+}
+
 fn listener(opts: &EnvoyOptions<'_>) -> Value {
     let header = opts.cluster_header;
     json!({
@@ -98,6 +113,8 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
                     "merge_slashes": true,
                     "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
                     "strip_trailing_host_dot": true,
+                    "max_request_headers_kb": max_request_headers_kb(opts.plugin_config),
+                    "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
                     "route_config": {
                         "name": "ingress",
                         "virtual_hosts": [{
@@ -331,6 +348,13 @@ mod tests {
             assert_eq!(hcm[flag], true, "{flag}");
         }
         assert_eq!(hcm["path_with_escaped_slashes_action"], "UNESCAPE_AND_REDIRECT");
+        assert_eq!(
+            hcm["common_http_protocol_options"]["headers_with_underscores_action"],
+            "DROP_HEADER"
+        );
+        assert_eq!(hcm["max_request_headers_kb"], 8 + OTHER_HEADERS_KB);
+        let raised = json!({"settings": {"maxPathBytes": 65536}});
+        assert_eq!(max_request_headers_kb(&raised), 64 + OTHER_HEADERS_KB);
         assert!(hcm.get("strip_matching_host_port").is_none() && hcm.get("strip_any_host_port").is_none());
         let hosts = hcm["route_config"]["virtual_hosts"].as_array().unwrap();
         assert_eq!(hosts.len(), 1);
