@@ -12,7 +12,7 @@ mod counters;
 
 use crate::config::{self, MAX_CONFIG_BYTES};
 use crate::diagnostics::Diagnostic;
-use crate::route::{Decision, Forward, Request, RouteTable};
+use crate::route::{reply_body, Decision, Forward, Request, RouteTable};
 use counters::{Counter, Counters};
 use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
@@ -167,16 +167,11 @@ fn route(shared: &Shared) -> Action {
         }
         Decision::NotFound(_) => {
             counters.increment(Counter::NotFound);
-            local_reply(404, "not found\n")
+            local_reply(404, reply_body(404))
         }
         Decision::Reject { status, .. } => {
             counters.increment(Counter::Rejected);
-            let body = if status == 400 {
-                "bad request\n"
-            } else {
-                "request rejected\n"
-            };
-            local_reply(u32::from(status), body)
+            local_reply(u32::from(status), reply_body(status))
         }
     }
 }
