@@ -15,6 +15,7 @@ const SEEDS_JSON: &str = "k8s/examples/seeds.json";
 const INVALID: &str = "k8s/examples/invalid.yaml";
 const ENDPOINTS: &str = "k8s/examples/demo-endpoints.json";
 const ISTIO_SETTINGS: &str = "k8s/examples/settings-istio.yaml";
+const RESTRICTED: &str = "k8s/examples/restricted.yaml";
 const DEMO_WASM: &str = "target/wasm32-wasip1/release/ingress_wasm.wasm";
 
 struct Output {
@@ -158,6 +159,36 @@ fn check_refuses_an_error_naming_object_and_field() {
         out.stderr
     );
     assert!(out.stdout.contains("1 error"), "{}", out.stdout);
+}
+
+#[test]
+fn check_and_explain_name_access_annotations_that_fail_closed() {
+    let out = run(&["check", RESTRICTED]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.trim(),
+        "2 Ingresses, 2 routes, 1 denied route, 0 errors, 3 warnings"
+    );
+    assert!(out.stderr.contains(
+        "denied: shop/admin spec.rules[0].http.paths[0] (/admin): answers 503 (fail closed): \
+         nginx.ingress.kubernetes.io/auth-secret, nginx.ingress.kubernetes.io/auth-type, \
+         nginx.ingress.kubernetes.io/whitelist-source-range not enforced"
+    ));
+    let out = run(&["explain", RESTRICTED, "--url", "http://shop.example.com/admin/users"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("decision: 503, answered by the filter"), "{}", out.stdout);
+    assert!(out.stdout.contains(
+        "denied:   nginx.ingress.kubernetes.io/auth-type is not enforced: fail closed (503)"
+    ));
+    let out = run(&["explain", RESTRICTED, "--url", "http://shop.example.com/cart", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "forward");
+    assert_eq!(v["cluster"], "shop/web:80");
+    let out = run(&["explain", RESTRICTED, "--url", "http://shop.example.com/admin", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((v["decision"].as_str(), v["status"].as_u64()), (Some("reject"), Some(503)));
+    assert_eq!(v["reason"], "access-not-enforced");
+    assert_eq!(v["route"]["unenforcedAnnotations"].as_array().map(Vec::len), Some(3));
 }
 
 #[test]
