@@ -174,21 +174,48 @@ fn check_and_explain_name_access_annotations_that_fail_closed() {
          nginx.ingress.kubernetes.io/auth-secret, nginx.ingress.kubernetes.io/auth-type, \
          nginx.ingress.kubernetes.io/whitelist-source-range not enforced"
     ));
-    let out = run(&["explain", RESTRICTED, "--url", "http://shop.example.com/admin/users"]);
+    let out = run(&[
+        "explain",
+        RESTRICTED,
+        "--url",
+        "http://shop.example.com/admin/users",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("decision: 503, answered by the filter"), "{}", out.stdout);
-    assert!(out.stdout.contains(
-        "denied:   nginx.ingress.kubernetes.io/auth-type is not enforced: fail closed (503)"
-    ));
-    let out = run(&["explain", RESTRICTED, "--url", "http://shop.example.com/cart", "--json"]);
+    assert!(
+        out.stdout.contains("decision: 503, answered by the filter"),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .stdout
+        .contains("denied:   nginx.ingress.kubernetes.io/auth-type is not enforced: fail closed (503)"));
+    let out = run(&[
+        "explain",
+        RESTRICTED,
+        "--url",
+        "http://shop.example.com/cart",
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["decision"], "forward");
     assert_eq!(v["cluster"], "shop/web:80");
-    let out = run(&["explain", RESTRICTED, "--url", "http://shop.example.com/admin", "--json"]);
+    let out = run(&[
+        "explain",
+        RESTRICTED,
+        "--url",
+        "http://shop.example.com/admin",
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!((v["decision"].as_str(), v["status"].as_u64()), (Some("reject"), Some(503)));
+    assert_eq!(
+        (v["decision"].as_str(), v["status"].as_u64()),
+        (Some("reject"), Some(503))
+    );
     assert_eq!(v["reason"], "access-not-enforced");
-    assert_eq!(v["route"]["unenforcedAnnotations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        v["route"]["unenforcedAnnotations"].as_array().map(Vec::len),
+        Some(3)
+    );
 }
 
 #[test]
