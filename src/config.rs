@@ -5,10 +5,10 @@
 //! Empty configuration (Istio sends one when no pluginConfig is set) means no routes: every request 404.
 
 use crate::compile::compile;
+use crate::decide::RouteTable;
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::ingress::parse_ingress;
-use crate::route::RouteTable;
-use crate::settings::Settings;
+use crate::model::ingress::parse_ingress;
+use crate::model::settings::Settings;
 use serde_json::Value;
 
 /// Upper bound on the configuration size: far above any real cluster, low enough that a VM per worker

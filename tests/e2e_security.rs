@@ -8,7 +8,7 @@
 
 mod support;
 
-use ingress_wasm::route::reply_body;
+use ingress_wasm::decide::reply_body;
 use serde_json::json;
 use support::http::{self, Response};
 use support::scenario::{ingress, path, rule, Checks, Expect, Scenario};

@@ -1,7 +1,7 @@
 //! `ingress-wasm explain`: the filter's decision for one request, and why.
 
 use super::{err, load_or_report, out, ExplainArgs};
-use ingress_wasm::route::{Decision, HostMatch, Reason, RouteInfo, RouteTable, Trace};
+use ingress_wasm::decide::{Decision, HostMatch, Reason, RouteInfo, RouteTable, Trace};
 use ingress_wasm::Request;
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
@@ -194,7 +194,7 @@ impl Explanation<'_> {
     }
 
     fn host_text(&self, host: HostMatch) -> String {
-        let asked = ingress_wasm::host::route_host(&self.request.authority).into_owned();
+        let asked = ingress_wasm::decide::request_host::route_host(&self.request.authority).into_owned();
         let asked = if asked.is_empty() {
             "(no host)".to_string()
         } else {

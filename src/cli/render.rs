@@ -35,7 +35,7 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     for key in endpoints.keys() {
         let known = backends
             .iter()
-            .any(|b| ingress_wasm::cluster::backend_key(&b.namespace, &b.service, &b.port) == *key);
+            .any(|b| ingress_wasm::compile::cluster::backend_key(&b.namespace, &b.service, &b.port) == *key);
         if !known {
             err(&format!(
                 "warning: {}: {key:?} is not a backend of any route",

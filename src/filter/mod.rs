@@ -11,8 +11,8 @@
 mod counters;
 
 use crate::config::{self, MAX_CONFIG_BYTES};
+use crate::decide::{reply_body, Decision, Forward, Request, RouteTable};
 use crate::diagnostics::Diagnostic;
-use crate::route::{reply_body, Decision, Forward, Request, RouteTable};
 use counters::{Counter, Counters};
 use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;

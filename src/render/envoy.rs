@@ -11,9 +11,9 @@
 //! matching hosts, and redirects must carry it. The Wasm filter runs with `failure_policy: FAIL_RELOAD`, so
 //! a VM that ever fails is replaced instead of failing every later request.
 
+use crate::decide::Backend;
 use crate::diagnostics::Diagnostics;
-use crate::route::Backend;
-use crate::settings::Settings;
+use crate::model::settings::Settings;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -46,7 +46,7 @@ pub struct EnvoyOptions<'a> {
     pub listen: (String, u16),
     /// Admin listener; none when None.
     pub admin: Option<(String, u16)>,
-    /// Backend endpoints keyed by `namespace/service:port` (`crate::cluster::backend_key`), each
+    /// Backend endpoints keyed by `namespace/service:port` (`crate::compile::cluster::backend_key`), each
     /// `host:port` (IPv6 as `[addr]:port`). Backends without an entry resolve their Kubernetes service name.
     pub endpoints: &'a BTreeMap<String, Vec<String>>,
 }
@@ -170,7 +170,7 @@ struct Endpoint {
 }
 
 fn cluster(backend: &Backend, endpoints: &BTreeMap<String, Vec<String>>) -> Result<Value, String> {
-    let key = crate::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
+    let key = crate::compile::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
     let (kind, addresses) = match endpoints.get(&key) {
         Some(list) => {
             let mut parsed = Vec::with_capacity(list.len());

@@ -5,7 +5,7 @@
 use super::echo_server::EchoServer;
 use super::envoy::{wasm_module, Envoy};
 use super::http::{self, Response};
-use ingress_wasm::cluster::backend_key;
+use ingress_wasm::compile::cluster::backend_key;
 use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ pub struct Scenario {
 /// Renders the bootstrap for `plugin_config` with loopback listener and admin on ephemeral ports.
 pub fn render(
     plugin_config: &Value,
-    backends: &[ingress_wasm::route::Backend],
+    backends: &[ingress_wasm::decide::Backend],
     cluster_header: &str,
     endpoints: &BTreeMap<String, Vec<String>>,
 ) -> Value {

@@ -4,7 +4,7 @@
 //! wrong types and values the API server would refuse are errors.
 
 use crate::diagnostics::Diagnostics;
-use crate::timestamp::Timestamp;
+use crate::model::timestamp::Timestamp;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -294,7 +294,7 @@ impl Reader<'_> {
             for (i, h) in hosts.iter().enumerate() {
                 let host_field = format!("{field}.hosts[{i}]");
                 let h = self.string(h, &host_field, diags)?;
-                if let Err(why) = crate::host::validate_rule_host(&h) {
+                if let Err(why) = crate::model::rule_host::validate_rule_host(&h) {
                     diags.error(self.id, &host_field, format!("{h:?} {why}"));
                     return None;
                 }
@@ -316,7 +316,7 @@ impl Reader<'_> {
                 let h = self.string(h, &format!("{field}.host"), diags)?;
                 if h.is_empty() {
                     None
-                } else if let Err(why) = crate::host::validate_rule_host(&h) {
+                } else if let Err(why) = crate::model::rule_host::validate_rule_host(&h) {
                     diags.error(self.id, &format!("{field}.host"), format!("{h:?} {why}"));
                     return None;
                 } else {

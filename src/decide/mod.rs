@@ -1,12 +1,16 @@
-//! The compiled route table and the per-request decision. Pure: no I/O, never panics.
+//! Stage 3: the compiled route table and the per-request decision. Pure: no I/O, never panics.
 
+pub mod request_host;
+pub mod request_path;
+pub mod rewrite;
+
+use crate::compile::regex_paths::Groups;
 use crate::compile::{HostTable, PathMatch};
-use crate::host::{route_host, wildcard_parent};
-use crate::ingress::PathType;
-use crate::paths::{split_query, RequestPath};
-use crate::regex_paths::Groups;
-use crate::rewrite::{Rewrite, RewriteError};
-use crate::settings::Semantics;
+use crate::decide::request_host::{route_host, wildcard_parent};
+use crate::decide::request_path::{split_query, RequestPath};
+use crate::decide::rewrite::{Rewrite, RewriteError};
+use crate::model::ingress::PathType;
+use crate::model::settings::Semantics;
 use crate::work;
 use std::collections::HashMap;
 

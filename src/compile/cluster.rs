@@ -13,7 +13,7 @@ pub struct ClusterTemplate {
 impl Default for ClusterTemplate {
     fn default() -> Self {
         Self {
-            text: crate::settings::DEFAULT_CLUSTER_TEMPLATE.to_string(),
+            text: crate::model::settings::DEFAULT_CLUSTER_TEMPLATE.to_string(),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! semantics over the alternation of all of them. Ingress paths are untrusted input: RE2 syntax only
 //! (no look-around, no backreferences), length, count and compiled size are bounded.
 
-use crate::route::RouteId;
+use crate::decide::RouteId;
 use crate::work;
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;

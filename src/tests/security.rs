@@ -3,9 +3,9 @@
 //! natively and on wasm32-unknown-unknown under Node.
 
 use crate::config::load;
-use crate::decide_tests::{game, go, ingress, load_table, path, single_host};
-use crate::route::{Decision, Reason, Request, RouteTable};
-use crate::settings::MAX_MAX_PATH_BYTES;
+use crate::decide::{Decision, Reason, Request, RouteTable};
+use crate::model::settings::MAX_MAX_PATH_BYTES;
+use crate::tests::decide::{game, go, ingress, load_table, path, single_host};
 use crate::work;
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;

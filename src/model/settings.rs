@@ -1,6 +1,6 @@
 //! The `settings` object of the plugin configuration, with its defaults.
 
-use crate::cluster::ClusterTemplate;
+use crate::compile::cluster::ClusterTemplate;
 use crate::diagnostics::Diagnostics;
 use serde_json::Value;
 

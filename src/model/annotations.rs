@@ -8,9 +8,9 @@
 //! not yet supported, never dropped silently. Canary Ingresses are not served yet: all their traffic
 //! stays on the primary, as if the canary did not exist.
 
+use crate::decide::rewrite::Template;
 use crate::diagnostics::Diagnostics;
-use crate::ingress::Ingress;
-use crate::rewrite::Template;
+use crate::model::ingress::Ingress;
 
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 

@@ -2,7 +2,7 @@
 //! wasm-bindgen-test, on wasm32-unknown-unknown under Node.
 
 use crate::config::load;
-use crate::route::{Decision, Request, RouteTable};
+use crate::decide::{Decision, Request, RouteTable};
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -538,7 +538,7 @@ fn canary_ingresses_are_not_served_yet() {
 #[wasm_bindgen_test(unsupported = test)]
 fn absurd_input_gets_a_defined_answer() {
     let mut t = load_table(vec![game(), chatforyou()], "ingress-nginx");
-    t.max_path_bytes = crate::settings::MAX_MAX_PATH_BYTES;
+    t.max_path_bytes = crate::model::settings::MAX_MAX_PATH_BYTES;
     let long_path = format!("/lobby/{}", "a/".repeat(45_000));
     assert_eq!(go(&t, "localhost", &long_path), "game-lobby /");
     let long_regex_path = format!("/chatforyouio/{}", "x".repeat(5_000));

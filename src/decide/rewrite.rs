@@ -1,10 +1,10 @@
 //! `rewrite-target` and `x-forwarded-prefix`: templates with `$1`..`$9` capture references, applied as
 //! ingress-nginx's `rewrite "(?i)<path>" <target> break;` does: the whole path is replaced by the
 //! expanded target; the query string is kept by the caller. The captures come from the route's own
-//! regex path, matched once by the host's regex ([`crate::regex_paths`]).
+//! regex path, matched once by the host's regex ([`crate::compile::regex_paths`]).
 
-use crate::paths::RequestPath;
-use crate::regex_paths::Groups;
+use crate::compile::regex_paths::Groups;
+use crate::decide::request_path::RequestPath;
 
 /// Longest path a rewrite may produce, and longest `x-forwarded-prefix`; longer results are refused while
 /// they are built, so a target with many references on a long path never allocates more than this.
@@ -186,7 +186,7 @@ fn has_dot_segment(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::regex_paths::{RegexBudget, RegexPaths};
+    use crate::compile::regex_paths::{RegexBudget, RegexPaths};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     /// Applies `target` (and `prefix`) to `path` with the captures of `path_regex`; None if it does not

@@ -1,0 +1,5 @@
+//! Decision tests across the stages: Ingress JSON in, decisions out. They run natively and on
+//! wasm32-unknown-unknown under Node.
+
+pub(crate) mod decide;
+mod security;
