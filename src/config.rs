@@ -1,10 +1,12 @@
 //! The plugin configuration: which JSON shapes are accepted, and loading them into a [`RouteTable`].
 //!
 //! Accepted, unchanged: what `kubectl get ingress -A -o json` prints (`IngressList`), a `List` of
-//! Ingresses, a single `Ingress`, and the wrapper `{"ingresses": <any of those>, "settings": {...}}`.
+//! Ingresses, a single `Ingress`, and the wrapper `{"ingresses": <any of those>, "settings": {...},
+//! "endpoints": {"namespace/service:port": ["ip:port", ...]}}` (endpoints: what persistent session
+//! affinity needs to map a cookie back to its endpoint; `render envoy --endpoints` fills them in).
 //! Empty configuration (Istio sends one when no pluginConfig is set) means no routes: every request 404.
 
-use crate::compile::compile;
+use crate::compile::{compile, Endpoints};
 use crate::decide::RouteTable;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::ingress::parse_ingress;
@@ -50,13 +52,19 @@ pub fn load_value(value: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     let mut diags = Diagnostics::default();
     let (items, settings_value) = split_document(value, &mut diags);
     let settings = Settings::parse(settings_value, &mut diags);
+    let endpoints = match value {
+        Value::Object(map) if settings_value.is_some() || map.contains_key("ingresses") => {
+            parse_endpoints(map.get("endpoints"), &mut diags)
+        }
+        _ => Endpoints::new(),
+    };
     let mut ingresses = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(ing) = parse_ingress(item, i, &mut diags) {
             ingresses.push(ing);
         }
     }
-    let table = compile(ingresses, &settings, &mut diags);
+    let table = compile(ingresses, &settings, &endpoints, &mut diags);
     if diags.has_errors() {
         return Err(diags.into_vec());
     }
@@ -126,6 +134,63 @@ fn items_of<'v>(value: &'v Value, field: &str, diags: &mut Diagnostics) -> Vec<&
             );
             Vec::new()
         }
+    }
+}
+
+/// `endpoints`: `{"namespace/service:port": ["ip:port", ...]}`, IPv6 as `[addr]:port`.
+fn parse_endpoints(value: Option<&Value>, diags: &mut Diagnostics) -> Endpoints {
+    let mut endpoints = Endpoints::new();
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return endpoints;
+    };
+    let Some(map) = value.as_object() else {
+        diags.error(
+            "config",
+            "endpoints",
+            "must be an object of \"namespace/service:port\": [\"ip:port\", ...]",
+        );
+        return endpoints;
+    };
+    for (backend, list) in map {
+        let Some(items) = list.as_array() else {
+            diags.error(
+                "config",
+                &format!("endpoints[{backend:?}]"),
+                "must be a list of \"ip:port\" strings",
+            );
+            continue;
+        };
+        let mut addresses = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().map(|s| (s, s.parse::<std::net::SocketAddr>())) {
+                Some((s, Ok(_))) => addresses.push(s.to_string()),
+                _ => diags.error(
+                    "config",
+                    &format!("endpoints[{backend:?}][{i}]"),
+                    format!("{item} is not an \"ip:port\" address (IPv6 as \"[addr]:port\")"),
+                ),
+            }
+        }
+        endpoints.insert(backend.clone(), addresses);
+    }
+    endpoints
+}
+
+/// Adds the endpoints of the backends that have session affinity to a plugin configuration (what the
+/// filter needs for persistent affinity), keeping it small otherwise.
+pub fn add_affinity_endpoints(config: &mut Value, table: &RouteTable, endpoints: &Endpoints) {
+    let mut chosen = serde_json::Map::new();
+    for backend in table.backends() {
+        if table.affinity_of_cluster(&backend.cluster).is_none() {
+            continue;
+        }
+        let key = crate::compile::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
+        if let Some(list) = endpoints.get(&key) {
+            chosen.insert(key, serde_json::json!(list));
+        }
+    }
+    if let (false, Some(map)) = (chosen.is_empty(), config.as_object_mut()) {
+        map.insert("endpoints".into(), Value::Object(chosen));
     }
 }
 

@@ -16,6 +16,7 @@ pub mod compile;
 pub mod config;
 pub mod decide;
 pub mod diagnostics;
+pub mod encoding;
 pub mod model;
 mod work;
 

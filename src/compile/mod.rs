@@ -5,11 +5,16 @@
 //! map, a prefix map walked element by element, and/or one `RegexSet`: the cost of a decision does not grow
 //! with the number of rules.
 
+mod affinity;
+mod canary;
 pub mod cluster;
 mod host_table;
 pub mod prefix_trie;
 pub mod regex_paths;
 
+use affinity::AffinityBuild;
+pub use affinity::Endpoints;
+use canary::PrimaryIndex;
 use host_table::{build_host, Candidate, HostBuild};
 pub(crate) use host_table::{HostTable, PathMatch};
 
@@ -22,26 +27,36 @@ use crate::model::settings::{Semantics, Settings};
 use regex_paths::{capture_groups, check_pattern, RegexBudget};
 use std::collections::HashMap;
 
-/// Compiles the Ingresses into a route table; problems go to `diags`.
-pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnostics) -> RouteTable {
+/// Compiles the Ingresses into a route table; problems go to `diags`. `endpoints`: the backends'
+/// addresses when the configuration lists them (persistent session affinity needs them).
+pub fn compile(
+    ingresses: Vec<Ingress>,
+    settings: &Settings,
+    endpoints: &Endpoints,
+    diags: &mut Diagnostics,
+) -> RouteTable {
     let semantics = settings.semantics;
     let mut served: Vec<(Ingress, IngressOptions)> = Vec::new();
+    let mut canaries: Vec<(Ingress, IngressOptions)> = Vec::new();
     for ingress in ingresses {
         if !settings.serves_class(ingress.class.as_deref()) {
             continue;
         }
         let options = annotations::parse(&ingress, diags);
-        if options.canary {
-            continue;
+        if options.canary.is_some() {
+            canaries.push((ingress, options));
+        } else {
+            served.push((ingress, options));
         }
-        served.push((ingress, options));
     }
     // Oldest first; missing timestamps last; ties by namespace/name descending (ingress-nginx).
-    served.sort_by(|(a, _), (b, _)| {
-        let ka = a.created.map_or(i64::MAX, |t| t.0);
-        let kb = b.created.map_or(i64::MAX, |t| t.0);
-        ka.cmp(&kb).then_with(|| b.id().cmp(&a.id()))
-    });
+    for list in [&mut served, &mut canaries] {
+        list.sort_by(|(a, _), (b, _)| {
+            let ka = a.created.map_or(i64::MAX, |t| t.0);
+            let kb = b.created.map_or(i64::MAX, |t| t.0);
+            ka.cmp(&kb).then_with(|| b.id().cmp(&a.id()))
+        });
+    }
 
     let mut routes: Vec<RouteInfo> = Vec::new();
     let mut hosts: HashMap<String, HostBuild> = HashMap::new();
@@ -50,6 +65,8 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
     let mut hostless_used = false;
     let mut catch_all: Option<RouteId> = None;
     let mut catch_all_from: Option<String> = None;
+    let mut primaries = PrimaryIndex::default();
+    let mut affinity = AffinityBuild::default();
 
     for (ingress, options) in &served {
         let id = ingress.id();
@@ -193,9 +210,14 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
                 routes.push(RouteInfo {
                     rewrite,
                     unenforced: options.unenforced.clone(),
+                    issues_cookie: options.affinity.is_some(),
                     ..info
                 });
                 let route = routes.len() - 1;
+                if let Some(a) = &options.affinity {
+                    affinity.record(&routes[route], a, diags);
+                }
+                primaries.record(rule.host.as_deref(), &p.path, p.path_type, route);
                 build.taken.insert(key, route);
                 build.candidates.push(Candidate {
                     route,
@@ -207,7 +229,35 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
         }
     }
 
-    check_cluster_names(&routes, diags);
+    if let Some(route) = catch_all {
+        primaries.record_catch_all(route);
+    }
+    let mut budget = RegexBudget::default();
+    let attached = canary::attach(
+        &canaries,
+        &primaries,
+        &routes,
+        settings,
+        &mut affinity,
+        &mut budget,
+        diags,
+    );
+    let (affinities, affinity_of) = affinity.finish(endpoints, diags);
+    for route in &mut routes {
+        route.canary = attached.by_primary.get(&route.backend.cluster).copied();
+        route.affinity = affinity_of.get(&route.backend.cluster).copied();
+    }
+    let mut canaries = attached.canaries;
+    for canary in &mut canaries {
+        canary.affinity = affinity_of.get(&canary.backend.cluster).copied();
+    }
+    check_cluster_names(
+        routes
+            .iter()
+            .map(|r| (&r.backend, &r.ingress, &r.field))
+            .chain(canaries.iter().map(|c| (&c.backend, &c.ingress, &c.field))),
+        diags,
+    );
     // ingress-nginx matches every path of a regex host as a regex; say so in each route.
     for build in hosts.values().chain(std::iter::once(&hostless)) {
         if build.host_regex {
@@ -216,7 +266,6 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
             }
         }
     }
-    let mut budget = RegexBudget::default();
     let mut exact_hosts = HashMap::new();
     let mut wildcard_hosts = HashMap::new();
     for host in host_order {
@@ -253,30 +302,34 @@ pub fn compile(ingresses: Vec<Ingress>, settings: &Settings, diags: &mut Diagnos
         hostless,
         default_backend: catch_all,
         max_path_bytes: settings.max_path_bytes,
+        canaries,
+        affinities,
     }
 }
 
 /// Refuses a cluster name shared by two different backends (a `clusterTemplate` that drops a part of
-/// the name, or whose parts run into each other): one backend's traffic would reach the other.
-fn check_cluster_names(routes: &[RouteInfo], diags: &mut Diagnostics) {
-    let mut owners: HashMap<&str, &RouteInfo> = HashMap::new();
-    for route in routes {
-        let b = &route.backend;
+/// the name, or whose parts run into each other): one backend's traffic would reach the other. Takes
+/// each backend with the Ingress and field that name it.
+fn check_cluster_names<'r>(
+    backends: impl Iterator<Item = (&'r Backend, &'r String, &'r String)>,
+    diags: &mut Diagnostics,
+) {
+    let mut owners: HashMap<&str, (&Backend, &String, &String)> = HashMap::new();
+    for (b, ingress, field) in backends {
         match owners.get(b.cluster.as_str()) {
             None => {
-                owners.insert(&b.cluster, route);
+                owners.insert(&b.cluster, (b, ingress, field));
             }
-            Some(first) => {
-                let a = &first.backend;
+            Some((a, first_ingress, first_field)) => {
                 if (&a.namespace, &a.service, &a.port) != (&b.namespace, &b.service, &b.port) {
                     diags.error(
-                        &route.ingress,
-                        &format!("{}.backend", route.field),
+                        ingress,
+                        &format!("{field}.backend"),
                         format!(
                             "service {}/{} port {} gets the cluster name {:?} of service {}/{} port {} ({} {}): \
                              settings.clusterTemplate must give every backend its own cluster",
                             b.namespace, b.service, b.port, b.cluster, a.namespace, a.service, a.port,
-                            first.ingress, first.field
+                            first_ingress, first_field
                         ),
                     );
                 }
@@ -305,7 +358,7 @@ fn warn_unserved_tls(ingress: &Ingress, diags: &mut Diagnostics) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn route_info(
+pub(super) fn route_info(
     ingress: &Ingress,
     field: &str,
     host: Option<String>,
@@ -347,6 +400,9 @@ fn route_info(
         },
         rewrite: None,
         unenforced: Vec::new(),
+        canary: None,
+        affinity: None,
+        issues_cookie: false,
     })
 }
 

@@ -24,6 +24,8 @@ pub const MAX_REGEX_MEMORY: usize = 64 << 20;
 /// Lazy-DFA cache of one host's regex: it fills with the states traffic reaches, never beyond this
 /// (past it the search falls back to a slower engine that is still linear in the path).
 const HOST_DFA_CACHE: usize = 512 << 10;
+/// Lazy-DFA cache of one header pattern.
+const HEADER_DFA_CACHE: usize = 64 << 10;
 
 /// What one configuration may still spend on regexes.
 #[derive(Debug)]
@@ -159,6 +161,39 @@ impl RegexPaths {
         self.regex.search_captures(&input, &mut caps);
         (caps.pattern()?.as_usize() == found.pattern).then_some(Groups { path, caps })
     }
+}
+
+/// Compiles a pattern searched anywhere in a header value (`canary-by-header-pattern`, which
+/// ingress-nginx matches unanchored and case-sensitively), under the configuration's budget.
+pub fn compile_search(pattern: &str, budget: &mut RegexBudget) -> Result<Regex, String> {
+    check_pattern(pattern, false)?;
+    if budget.paths_left == 0 {
+        return Err(format!(
+            "exceeds the configuration's {MAX_REGEX_PATHS} regular expressions"
+        ));
+    }
+    let regex = Regex::builder()
+        .syntax(syntax_config(false))
+        .configure(
+            Regex::config()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(budget.memory_left))
+                .onepass_size_limit(Some(budget.memory_left))
+                .dfa_size_limit(Some(budget.memory_left))
+                .hybrid_cache_capacity(HEADER_DFA_CACHE),
+        )
+        .build(pattern)
+        .map_err(|e| one_line(&e.to_string()))?;
+    let memory = regex.memory_usage();
+    if memory > budget.memory_left {
+        return Err(format!(
+            "exceeds the configuration's budget of {} MiB of compiled regular expressions",
+            MAX_REGEX_MEMORY >> 20
+        ));
+    }
+    budget.memory_left -= memory;
+    budget.paths_left -= 1;
+    Ok(regex)
 }
 
 fn anchored(path: &str) -> Input<'_> {

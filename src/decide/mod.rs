@@ -1,5 +1,8 @@
 //! Stage 3: the compiled route table and the per-request decision. Pure: no I/O, never panics.
 
+pub mod affinity;
+pub mod canary;
+pub mod cookie;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
@@ -12,6 +15,8 @@ use crate::decide::rewrite::{Rewrite, RewriteError};
 use crate::model::ingress::PathType;
 use crate::model::settings::Semantics;
 use crate::work;
+use affinity::{Affinity, AffinityId, ResponseWork, Session};
+use canary::{Canary, CanaryChoice, CanaryId};
 use std::collections::HashMap;
 
 /// What the filter knows about a request.
@@ -23,6 +28,34 @@ pub struct Request<'a> {
     pub authority: &'a str,
     /// `:path` as received, query string included.
     pub path: &'a str,
+}
+
+/// What a decision may need beyond the request line, asked for only when the matched route needs it (a
+/// canary, session affinity): request headers, randomness and the time. The filter answers from Envoy
+/// (header reads, WASI's random source, the host clock); tests and the CLI answer from fixed values, so
+/// the core stays deterministic.
+pub trait RequestContext {
+    /// The value of request header `name` (lower case) as bytes; None when absent.
+    fn header(&mut self, name: &str) -> Option<Vec<u8>>;
+    /// A uniformly distributed random number.
+    fn random(&mut self) -> u64;
+    /// Seconds since the Unix epoch.
+    fn now(&mut self) -> i64;
+}
+
+/// A request with nothing beyond its request line: no headers, random numbers 0, time 0.
+pub struct NoContext;
+
+impl RequestContext for NoContext {
+    fn header(&mut self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn random(&mut self) -> u64 {
+        0
+    }
+    fn now(&mut self) -> i64 {
+        0
+    }
 }
 
 /// Index of a route in [`RouteTable::routes`].
@@ -58,6 +91,13 @@ pub struct RouteInfo {
     /// Access-control annotations of the Ingress that this gateway does not enforce (full keys): the
     /// route fails closed and answers 503 instead of serving what they were meant to protect.
     pub unenforced: Vec<String>,
+    /// The canary that may divert this route's traffic (attached to its backend).
+    pub canary: Option<CanaryId>,
+    /// The session affinity of its backend.
+    pub affinity: Option<AffinityId>,
+    /// Whether this route issues the session cookie (its Ingress asks for `affinity: cookie`); routes of
+    /// other Ingresses to the same backend honour the cookie without issuing it, as in ingress-nginx.
+    pub issues_cookie: bool,
 }
 
 impl RouteInfo {
@@ -112,6 +152,10 @@ pub struct Trace {
     pub host: HostMatch,
     pub route: Option<RouteId>,
     pub reason: Reason,
+    /// The route's canary and what it decided.
+    pub canary: Option<CanaryChoice>,
+    /// The session of the backend that serves the request, when it has affinity.
+    pub session: Option<Session>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,8 +163,10 @@ pub struct Forward<'t> {
     pub cluster: &'t str,
     /// New `:path` toward the upstream (rewrite-target or path normalization); None keeps the request's.
     pub path: Option<String>,
-    /// Headers to set toward the upstream (e.g. `x-forwarded-prefix`).
+    /// Headers to set toward Envoy and the upstream (e.g. `x-forwarded-prefix`, the session headers).
     pub headers: Vec<(&'static str, String)>,
+    /// What the response needs (a session cookie).
+    pub response: Option<ResponseWork>,
     pub trace: Trace,
 }
 
@@ -177,6 +223,8 @@ pub struct RouteTable {
     pub(crate) default_backend: Option<RouteId>,
     /// Longer request paths (query included) answer 414 before any matching.
     pub(crate) max_path_bytes: usize,
+    pub(crate) canaries: Vec<Canary>,
+    pub(crate) affinities: Vec<Affinity>,
 }
 
 impl RouteTable {
@@ -197,18 +245,59 @@ impl RouteTable {
         self.routes.get(id)
     }
 
-    /// Every distinct backend any route can send to, sorted by cluster name.
+    pub fn canaries(&self) -> &[Canary] {
+        &self.canaries
+    }
+
+    pub fn affinities(&self) -> &[Affinity] {
+        &self.affinities
+    }
+
+    /// The session affinity of the backend served by `cluster`, if it has one.
+    pub fn affinity_of_cluster(&self, cluster: &str) -> Option<&Affinity> {
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.backend.cluster == cluster && r.affinity.is_some());
+        let id = route.and_then(|r| r.affinity).or_else(|| {
+            let canary = self.canaries.iter().find(|c| c.backend.cluster == cluster)?;
+            canary.affinity
+        })?;
+        self.affinities.get(id)
+    }
+
+    /// The internal request headers this table may set toward Envoy besides the cluster header: a client's
+    /// copies must never reach Envoy's session logic.
+    pub fn session_headers(&self) -> &'static [&'static str] {
+        use crate::model::annotations::affinity::AffinityMode;
+        let persistent = self.affinities.iter().any(|a| a.mode == AffinityMode::Persistent);
+        match (self.affinities.is_empty(), persistent) {
+            (true, _) => &[],
+            (false, false) => &[affinity::HASH_HEADER],
+            (false, true) => &[affinity::HASH_HEADER, affinity::SESSION_HEADER],
+        }
+    }
+
+    /// Every distinct backend any route can send to, canaries included, sorted by cluster name.
     pub fn backends(&self) -> Vec<Backend> {
         let mut all: Vec<Backend> = self.routes.iter().map(|r| r.backend.clone()).collect();
+        all.extend(self.canaries.iter().map(|c| c.backend.clone()));
         all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
         all.dedup_by(|a, b| a.cluster == b.cluster);
         all
     }
 
+    /// Decides what to do with a request that carries nothing but its request line (no headers, no
+    /// randomness): see [`decide_with`](Self::decide_with).
+    pub fn decide(&self, request: &Request<'_>) -> Decision<'_> {
+        self.decide_with(request, &mut NoContext)
+    }
+
     /// Decides what to do with one request. The work is linear in the request's size and independent of
     /// the number of rules: one hash lookup per host candidate, one walk of the path's elements, one
-    /// regex pass per host (plus a capture pass over the winning match when it rewrites).
-    pub fn decide(&self, request: &Request<'_>) -> Decision<'_> {
+    /// regex pass per host (plus a capture pass over the winning match when it rewrites), and, for a
+    /// route with a canary or session affinity, one read of the headers they name.
+    pub fn decide_with(&self, request: &Request<'_>, ctx: &mut dyn RequestContext) -> Decision<'_> {
         if request.path.len() > self.max_path_bytes {
             return Decision::Reject {
                 status: 414,
@@ -229,6 +318,7 @@ impl RouteTable {
             raw_path,
             path: &path,
             query,
+            https: request.scheme.eq_ignore_ascii_case("https"),
         };
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
@@ -240,7 +330,7 @@ impl RouteTable {
                         let needs = self.routes.get(id)?.rewrite.as_ref()?.max_group() > 0;
                         needs.then(|| table.captures(path.as_str(), m)).flatten()
                     });
-                    return self.forward(id, *host_match, reason, &target, groups.as_ref());
+                    return self.forward(id, *host_match, reason, &target, groups.as_ref(), ctx);
                 }
                 PathMatch::SlashRedirect => {
                     let location = format!(
@@ -260,7 +350,14 @@ impl RouteTable {
                     // ingress-nginx: the selected server's root location answers (its default or 404).
                     if self.semantics == Semantics::IngressNginx {
                         if let Some(id) = table.default {
-                            return self.forward(id, *host_match, Reason::HostDefaultBackend, &target, None);
+                            return self.forward(
+                                id,
+                                *host_match,
+                                Reason::HostDefaultBackend,
+                                &target,
+                                None,
+                                ctx,
+                            );
                         }
                         if *host_match != HostMatch::Hostless {
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
@@ -270,7 +367,7 @@ impl RouteTable {
             }
         }
         if let Some(id) = self.default_backend {
-            return self.forward(id, first_host, Reason::DefaultBackend, &target, None);
+            return self.forward(id, first_host, Reason::DefaultBackend, &target, None, ctx);
         }
         let reason = if first_host == HostMatch::None {
             Reason::NoMatchingHost
@@ -310,6 +407,7 @@ impl RouteTable {
         reason: Reason,
         target: &Target<'_, '_>,
         groups: Option<&Groups<'_>>,
+        ctx: &mut dyn RequestContext,
     ) -> Decision<'_> {
         let Some(route) = self.routes.get(id) else {
             return Decision::NotFound(trace(host, None, Reason::NoMatchingPath));
@@ -344,11 +442,47 @@ impl RouteTable {
                 .changed(target.raw_path)
                 .then(|| format!("{}{}", target.path.as_str(), target.query)),
         };
+        let mut trace = trace(host, Some(id), reason);
+        let mut cluster = route.backend.cluster.as_str();
+        let mut response = None;
+        if route.canary.is_some() || route.affinity.is_some() {
+            let cookies = ctx.header("cookie");
+            let mut affinity = route.affinity;
+            if let Some((canary_id, canary)) = route.canary.and_then(|c| Some((c, self.canaries.get(c)?))) {
+                let primary = route.affinity.and_then(|a| self.affinities.get(a));
+                let on_canary = canary.affinity.and_then(|a| self.affinities.get(a));
+                let choice = canary.choose(canary_id, primary, on_canary, cookies.as_deref(), ctx);
+                if choice.to_canary {
+                    cluster = canary.backend.cluster.as_str();
+                    affinity = canary.affinity;
+                }
+                trace.canary = Some(choice);
+            }
+            if let Some((affinity_id, a)) = affinity.and_then(|a| Some((a, self.affinities.get(a)?))) {
+                let location = if route.path.is_empty() {
+                    "/"
+                } else {
+                    route.path.as_str()
+                };
+                let sticky = a.stick(
+                    affinity_id,
+                    cookies.as_deref(),
+                    route.issues_cookie,
+                    location,
+                    target.https,
+                    ctx,
+                );
+                headers.extend(sticky.headers);
+                response = sticky.response;
+                trace.session = sticky.session;
+            }
+        }
         Decision::Forward(Forward {
-            cluster: &route.backend.cluster,
+            cluster,
             path: new_path,
             headers,
-            trace: trace(host, Some(id), reason),
+            response,
+            trace,
         })
     }
 }
@@ -360,8 +494,16 @@ struct Target<'r, 'p> {
     path: &'p RequestPath<'r>,
     /// With its `?`, or empty.
     query: &'r str,
+    /// The request arrived over HTTPS (session cookies are then `Secure`).
+    https: bool,
 }
 
 fn trace(host: HostMatch, route: Option<RouteId>, reason: Reason) -> Trace {
-    Trace { host, route, reason }
+    Trace {
+        host,
+        route,
+        reason,
+        canary: None,
+        session: None,
+    }
 }

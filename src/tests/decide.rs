@@ -517,25 +517,6 @@ fn cluster_template_and_header_settings() {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
-fn canary_ingresses_are_not_served_yet() {
-    let mut canary = game();
-    canary["metadata"]["name"] = json!("game-canary");
-    canary["metadata"]["annotations"] = json!({"nginx.ingress.kubernetes.io/canary": "true"});
-    canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("lobby-v2");
-    let c = load(
-        json!({"kind": "List", "items": [game(), canary]})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(go(&c.table, "x", "/lobby"), "game-lobby /");
-    assert!(c
-        .warnings
-        .iter()
-        .any(|w| w.message.contains("canary Ingresses are not yet supported")));
-}
-
-#[wasm_bindgen_test(unsupported = test)]
 fn absurd_input_gets_a_defined_answer() {
     let mut t = load_table(vec![game(), chatforyou()], "ingress-nginx");
     t.max_path_bytes = crate::model::settings::MAX_MAX_PATH_BYTES;

@@ -1,5 +1,8 @@
 //! Decision tests across the stages: Ingress JSON in, decisions out. They run natively and on
 //! wasm32-unknown-unknown under Node.
 
+mod affinity;
+mod canary;
+pub(crate) mod context;
 pub(crate) mod decide;
 mod security;

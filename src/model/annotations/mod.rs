@@ -1,27 +1,38 @@
 //! `nginx.ingress.kubernetes.io/*` annotations -> typed options per Ingress.
 //!
-//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`. Invalid values are errors (the
-//! configuration is refused; ingress-nginx silently used the default). Annotations that restrict who may
-//! reach a path, or how (authentication, source ranges, rate limits, WAF, and snippets with access
-//! directives), fail closed while they are not enforced: every path of their Ingress answers 503, as
-//! ingress-nginx answers for a denied location. Every other ingress-nginx annotation is warned about as
-//! not yet supported, never dropped silently. Canary Ingresses are not served yet: all their traffic
-//! stays on the primary, as if the canary did not exist.
+//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`])
+//! and cookie session affinity ([`affinity`]). Invalid values are errors (the configuration is refused;
+//! ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
+//! (authentication, source ranges, rate limits, WAF, and snippets with access directives), fail closed
+//! while they are not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a
+//! denied location. Every other ingress-nginx annotation is warned about as not yet supported, never
+//! dropped silently. On a canary Ingress only the canary and affinity annotations count: the rest come
+//! from the primary Ingress, as ingress-nginx documents.
+
+pub mod affinity;
+pub mod canary;
 
 use crate::decide::rewrite::Template;
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::Ingress;
+use affinity::AffinityOptions;
+use canary::CanaryOptions;
+use std::collections::BTreeMap;
 
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 
 /// The options one Ingress sets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IngressOptions {
     pub rewrite_target: Option<Template>,
     pub use_regex: bool,
     pub x_forwarded_prefix: Option<Template>,
-    /// `canary: "true"`: not served yet (warned).
-    pub canary: bool,
+    /// `canary: "true"` and its rules: this Ingress diverts its primary's traffic and routes nothing itself.
+    pub canary: Option<CanaryOptions>,
+    /// `affinity: cookie`.
+    pub affinity: Option<AffinityOptions>,
+    /// `affinity-canary-behavior` (read on canary Ingresses).
+    pub canary_behavior: affinity::CanaryBehavior,
     /// Access-control annotations (full keys) this gateway does not enforce: the Ingress fails closed.
     pub unenforced: Vec<String>,
 }
@@ -35,17 +46,8 @@ impl IngressOptions {
 
 /// Annotations this project does not implement yet (ingress-nginx names, without the prefix).
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "affinity",
-    "affinity-canary-behavior",
-    "affinity-mode",
     "app-root",
     "backend-protocol",
-    "canary-by-cookie",
-    "canary-by-header",
-    "canary-by-header-pattern",
-    "canary-by-header-value",
-    "canary-weight",
-    "canary-weight-total",
     "client-body-buffer-size",
     "connection-proxy-header",
     "cors-allow-credentials",
@@ -98,15 +100,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-ssl-verify-depth",
     "server-alias",
     "service-upstream",
-    "session-cookie-change-on-failure",
-    "session-cookie-conditional-samesite-none",
-    "session-cookie-domain",
-    "session-cookie-expires",
-    "session-cookie-max-age",
-    "session-cookie-name",
-    "session-cookie-path",
-    "session-cookie-samesite",
-    "session-cookie-secure",
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
@@ -180,18 +173,103 @@ pub fn snippet_access_directive(snippet: &str) -> Option<String> {
 const FAIL_CLOSED: &str =
     "restricts access and is not enforced by ingress-wasm yet: every path of this Ingress answers 503 (fail closed)";
 
+/// The `nginx.ingress.kubernetes.io/*` annotations of one Ingress, by name without the prefix, values
+/// trimmed (ingress-nginx trims them); empty values count as absent, as in ingress-nginx.
+pub(crate) struct Annotations<'a> {
+    pub(crate) id: &'a str,
+    values: BTreeMap<&'a str, &'a str>,
+}
+
+/// `metadata.annotations.nginx.ingress.kubernetes.io/<name>`: the field a diagnostic names.
+pub(crate) fn field_of(name: &str) -> String {
+    format!("metadata.annotations.{PREFIX}{name}")
+}
+
+impl<'a> Annotations<'a> {
+    fn new(id: &'a str, ingress: &'a Ingress) -> Self {
+        let values = ingress
+            .annotations
+            .iter()
+            .filter_map(|(key, value)| Some((key.strip_prefix(PREFIX)?, value.trim())))
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        Annotations { id, values }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
+        self.values.get(name).copied()
+    }
+
+    /// A boolean annotation (Go's `strconv.ParseBool`); a value that is not one is an error.
+    pub(crate) fn bool(&self, name: &str, diags: &mut Diagnostics) -> Option<bool> {
+        let value = self.get(name)?;
+        let parsed = parse_bool(value);
+        if parsed.is_none() {
+            diags.error(
+                self.id,
+                &field_of(name),
+                format!("{value:?} is not a boolean (use \"true\" or \"false\")"),
+            );
+        }
+        parsed
+    }
+
+    /// A whole-number annotation (Go's `strconv.Atoi`); a value that is not one is an error.
+    pub(crate) fn int(&self, name: &str, diags: &mut Diagnostics) -> Option<i64> {
+        let value = self.get(name)?;
+        let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+        let parsed = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| value.parse::<i64>().ok())
+            .flatten();
+        if parsed.is_none() {
+            diags.error(
+                self.id,
+                &field_of(name),
+                format!("{value:?} is not a whole number"),
+            );
+        }
+        parsed
+    }
+}
+
+/// Annotations a canary Ingress keeps as its own (ingress-nginx: "all the other non-canary annotations
+/// will be ignored (inherited from the corresponding main ingress) except `load-balance`,
+/// `upstream-hash-by`, and annotations related to session affinity").
+fn canary_keeps(name: &str) -> bool {
+    canary::NAMES.contains(&name)
+        || affinity::NAMES.contains(&name)
+        || matches!(name, "load-balance" | "upstream-hash-by")
+}
+
 /// Reads the options of one Ingress. Errors and warnings name `metadata.annotations.<key>`.
 pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
     let id = ingress.id();
-    let mut options = IngressOptions::default();
-    for (key, raw) in &ingress.annotations {
-        let Some(name) = key.strip_prefix(PREFIX) else {
+    let a = Annotations::new(&id, ingress);
+    let canary = canary::parse(&a, diags);
+    let mut options = IngressOptions {
+        rewrite_target: None,
+        use_regex: false,
+        x_forwarded_prefix: None,
+        affinity: affinity::parse(&a, diags),
+        canary_behavior: affinity::canary_behavior(&a, diags),
+        canary,
+        unenforced: Vec::new(),
+    };
+    for (&name, &value) in &a.values {
+        let key = format!("{PREFIX}{name}");
+        let field = field_of(name);
+        if canary::NAMES.contains(&name) || affinity::NAMES.contains(&name) {
             continue;
-        };
-        let field = format!("metadata.annotations.{key}");
-        let value = raw.trim();
+        }
+        if options.canary.is_some() && !canary_keeps(name) {
+            diags.warning(
+                &id,
+                &field,
+                "ignored on a canary Ingress: the primary Ingress's annotations apply to its traffic (as in ingress-nginx)",
+            );
+            continue;
+        }
         match name {
-            "rewrite-target" | "x-forwarded-prefix" if value.is_empty() => {}
             "rewrite-target" => match Template::parse(value) {
                 Ok(t) => options.rewrite_target = Some(t),
                 Err(e) => diags.error(&id, &field, e),
@@ -200,29 +278,14 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
                 Ok(t) => options.x_forwarded_prefix = Some(t),
                 Err(e) => diags.error(&id, &field, e),
             },
-            "use-regex" => match parse_bool(value) {
-                Some(b) => options.use_regex = b,
-                None => diags.error(
-                    &id,
-                    &field,
-                    format!("{raw:?} is not a boolean (use \"true\" or \"false\")"),
-                ),
-            },
-            "canary" => match parse_bool(value) {
-                Some(b) => options.canary = b,
-                None => diags.error(
-                    &id,
-                    &field,
-                    format!("{raw:?} is not a boolean (use \"true\" or \"false\")"),
-                ),
-            },
+            "use-regex" => options.use_regex = a.bool(name, diags).unwrap_or(false),
             n if restricts_access(n) => {
-                options.unenforced.push(key.clone());
+                options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);
             }
             n if SNIPPETS.contains(&n) => match snippet_access_directive(value) {
                 Some(directive) => {
-                    options.unenforced.push(key.clone());
+                    options.unenforced.push(key);
                     diags.warning(
                         &id,
                         &field,
@@ -246,15 +309,8 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
     if options.x_forwarded_prefix.is_some() && options.rewrite_target.is_none() {
         diags.warning(
             &id,
-            &format!("metadata.annotations.{PREFIX}x-forwarded-prefix"),
+            &field_of("x-forwarded-prefix"),
             "has effect only together with rewrite-target (as in ingress-nginx)",
-        );
-    }
-    if options.canary {
-        diags.warning(
-            &id,
-            &format!("metadata.annotations.{PREFIX}canary"),
-            "canary Ingresses are not yet supported; this Ingress is not served and all traffic goes to the primary",
         );
     }
     options
@@ -270,7 +326,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::diagnostics::Diagnostics;
     use std::collections::BTreeMap;
@@ -292,7 +348,7 @@ mod tests {
         }
     }
 
-    fn parse_all(a: &[(&str, &str)]) -> (IngressOptions, Vec<String>) {
+    pub(crate) fn parse_all(a: &[(&str, &str)]) -> (IngressOptions, Vec<String>) {
         let mut d = Diagnostics::default();
         let o = parse(&ingress(a), &mut d);
         (o, d.into_vec().iter().map(|d| d.to_string()).collect())
