@@ -137,7 +137,8 @@ fn items_of<'v>(value: &'v Value, field: &str, diags: &mut Diagnostics) -> Vec<&
     }
 }
 
-/// `endpoints`: `{"namespace/service:port": ["ip:port", ...]}`, IPv6 as `[addr]:port`.
+/// `endpoints`: `{"namespace/service:port": ["ip:port", ...]}`, IPv6 as `[addr]:port` (persistent
+/// affinity uses IP endpoints; others are what `render envoy` resolves by DNS).
 fn parse_endpoints(value: Option<&Value>, diags: &mut Diagnostics) -> Endpoints {
     let mut endpoints = Endpoints::new();
     let Some(value) = value.filter(|v| !v.is_null()) else {
@@ -162,12 +163,14 @@ fn parse_endpoints(value: Option<&Value>, diags: &mut Diagnostics) -> Endpoints 
         };
         let mut addresses = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            match item.as_str().map(|s| (s, s.parse::<std::net::SocketAddr>())) {
-                Some((s, Ok(_))) => addresses.push(s.to_string()),
+            match item.as_str() {
+                Some(address) if !address.is_empty() && address.len() <= 300 => {
+                    addresses.push(address.to_string())
+                }
                 _ => diags.error(
                     "config",
                     &format!("endpoints[{backend:?}][{i}]"),
-                    format!("{item} is not an \"ip:port\" address (IPv6 as \"[addr]:port\")"),
+                    format!("{item} is not a \"host:port\" string"),
                 ),
             }
         }
@@ -176,21 +179,31 @@ fn parse_endpoints(value: Option<&Value>, diags: &mut Diagnostics) -> Endpoints 
     endpoints
 }
 
-/// Adds the endpoints of the backends that have session affinity to a plugin configuration (what the
-/// filter needs for persistent affinity), keeping it small otherwise.
-pub fn add_affinity_endpoints(config: &mut Value, table: &RouteTable, endpoints: &Endpoints) {
-    let mut chosen = serde_json::Map::new();
-    for backend in table.backends() {
-        if table.affinity_of_cluster(&backend.cluster).is_none() {
-            continue;
-        }
-        let key = crate::compile::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
-        if let Some(list) = endpoints.get(&key) {
-            chosen.insert(key, serde_json::json!(list));
-        }
+/// Puts backend endpoints into a plugin configuration (the wrapper form), for the loader to see.
+pub fn set_endpoints(config: &mut Value, endpoints: &Endpoints) {
+    if let (false, Some(map)) = (endpoints.is_empty(), config.as_object_mut()) {
+        map.insert("endpoints".into(), serde_json::json!(endpoints));
     }
-    if let (false, Some(map)) = (chosen.is_empty(), config.as_object_mut()) {
-        map.insert("endpoints".into(), Value::Object(chosen));
+}
+
+/// Keeps only the endpoints the filter uses (those of backends with session affinity), so the
+/// configuration a filter receives stays small; the table loads the same from the result.
+pub fn keep_affinity_endpoints(config: &mut Value, table: &RouteTable) {
+    let Some(map) = config.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(endpoints)) = map.get_mut("endpoints") else {
+        return;
+    };
+    let used: Vec<String> = table
+        .backends()
+        .iter()
+        .filter(|b| table.affinity_of_cluster(&b.cluster).is_some())
+        .map(|b| crate::compile::cluster::backend_key(&b.namespace, &b.service, &b.port))
+        .collect();
+    endpoints.retain(|key, _| used.contains(key));
+    if endpoints.is_empty() {
+        map.remove("endpoints");
     }
 }
 

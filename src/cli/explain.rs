@@ -1,25 +1,29 @@
 //! `ingress-wasm explain`: the filter's decision for one request, and why.
 
 use super::{err, load_or_report, out, ExplainArgs};
-use ingress_wasm::decide::{Decision, HostMatch, Reason, RouteInfo, RouteTable, Trace};
+use ingress_wasm::decide::affinity::{ResponseWork, Session};
+use ingress_wasm::decide::canary::CanaryRule;
+use ingress_wasm::decide::{Decision, HostMatch, Reason, RequestContext, RouteInfo, RouteTable, Trace};
 use ingress_wasm::Request;
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 
 pub fn run(args: &ExplainArgs) -> ExitCode {
-    let request = match RequestSpec::parse(&args.url, &args.headers) {
+    let mut headers = args.headers.clone();
+    headers.extend(args.cookies.iter().map(|c| format!("Cookie: {c}")));
+    let request = match RequestSpec::parse(&args.url, &headers) {
         Ok(request) => request,
         Err(message) => {
             err(&format!("error: {message}"));
             return ExitCode::from(2);
         }
     };
-    let compiled = match load_or_report(&args.files) {
+    let compiled = match load_or_report(&args.files, args.endpoints.as_deref()) {
         Ok((_, compiled)) => compiled,
         Err(code) => return code,
     };
     let table = &compiled.table;
-    let decision = table.decide(&request.as_request());
+    let decision = table.decide_with(&request.as_request(), &mut CliContext { request: &request });
     let explanation = Explanation {
         table,
         request: &request,
@@ -104,6 +108,21 @@ impl RequestSpec {
         })
     }
 
+    /// A header as the filter would read it: cookies joined with `; ` as HTTP/2 and nginx join them, the
+    /// first value of any other repeated header.
+    fn header(&self, name: &str) -> Option<String> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
+        if name == "cookie" {
+            let all: Vec<&str> = values.collect();
+            return (!all.is_empty()).then(|| all.join("; "));
+        }
+        values.next().map(str::to_string)
+    }
+
     pub fn as_request(&self) -> Request<'_> {
         Request {
             scheme: &self.scheme,
@@ -114,6 +133,31 @@ impl RequestSpec {
 
     fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority, self.path)
+    }
+}
+
+/// What the decision may ask beyond the request line: the -H/--cookie headers, a real random draw
+/// (a weighted canary is a draw; the explanation says the odds) and the clock.
+struct CliContext<'a> {
+    request: &'a RequestSpec,
+}
+
+impl RequestContext for CliContext<'_> {
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.request.header(name).map(String::into_bytes)
+    }
+
+    fn random(&mut self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(0);
+        hasher.finish()
+    }
+
+    fn now(&mut self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 
@@ -173,6 +217,8 @@ impl Explanation<'_> {
             ));
         }
         lines.push(format!("why:      {}", reason_text(trace.reason)));
+        lines.extend(self.canary_line());
+        lines.extend(self.session_lines());
         if let Decision::Forward(f) = self.decision {
             match &f.path {
                 Some(path) => lines.push(format!(
@@ -189,6 +235,64 @@ impl Explanation<'_> {
                 self.table.cluster_header(),
                 f.cluster
             ));
+        }
+        lines
+    }
+
+    /// Which canary rule decided, in words.
+    fn canary_line(&self) -> Option<String> {
+        let choice = self.trace().canary?;
+        let canary = self.table.canaries().get(choice.canary)?;
+        let side = if choice.to_canary {
+            format!("to the canary, service {}", canary.backend.service)
+        } else {
+            "to the primary".to_string()
+        };
+        let why = match choice.rule {
+            CanaryRule::Weight => {
+                let (weight, total) = (canary.rules.weight, canary.rules.weight_total);
+                let odds = format!("{} of {total} such requests go to the canary", weight.min(total));
+                if choice.draw == 0 {
+                    format!("canary-weight {weight} of {total}: {odds}")
+                } else {
+                    format!(
+                        "canary-weight {weight} of {total}: this request drew {}; {odds}",
+                        choice.draw
+                    )
+                }
+            }
+            rule => rule.describe().to_string(),
+        };
+        Some(format!("canary:   {} {side}: {why}", canary.ingress))
+    }
+
+    /// The session cookie: kept, or what will be set.
+    fn session_lines(&self) -> Vec<String> {
+        let (Decision::Forward(f), Some(session)) = (self.decision, self.trace().session) else {
+            return Vec::new();
+        };
+        let Some(affinity) = self.table.affinity_of_cluster(f.cluster) else {
+            return Vec::new();
+        };
+        let mode = affinity.mode.as_str();
+        let mut lines = vec![match session {
+            Session::Kept => format!(
+                "session:  {mode} affinity; cookie {} names a session of this backend: kept, no new cookie",
+                affinity.cookie.name
+            ),
+            Session::New => format!("session:  {mode} affinity; a new session"),
+        }];
+        match &f.response {
+            Some(ResponseWork::SetCookie(cookie)) => lines.push(format!("response: Set-Cookie: {cookie}")),
+            Some(ResponseWork::PinEndpoint { attributes, .. }) => lines.push(format!(
+                "response: Set-Cookie: {}=<the endpoint Envoy picks>|{}{attributes} (when Envoy picks a new endpoint)",
+                affinity.cookie.name, affinity.backend_key
+            )),
+            None if session == Session::New => lines.push(
+                "response: no cookie: this route's Ingress does not ask for affinity (the backend honours the cookie)"
+                    .to_string(),
+            ),
+            None => {}
         }
         lines
     }
@@ -237,6 +341,29 @@ impl Explanation<'_> {
         o.insert("hostMatch".into(), json!(host_match_name(trace.host)));
         o.insert("reason".into(), json!(reason_name(trace.reason)));
         o.insert("why".into(), json!(reason_text(trace.reason)));
+        if let Some(choice) = trace.canary {
+            let canary = self.table.canaries().get(choice.canary);
+            o.insert(
+                "canary".into(),
+                json!({
+                    "ingress": canary.map(|c| c.ingress.as_str()),
+                    "service": canary.map(|c| c.backend.service.as_str()),
+                    "rule": format!("{:?}", choice.rule),
+                    "why": choice.rule.describe(),
+                    "toCanary": choice.to_canary,
+                    "draw": (choice.draw > 0).then_some(choice.draw),
+                }),
+            );
+        }
+        if let Some(session) = trace.session {
+            o.insert(
+                "session".into(),
+                json!(match session {
+                    Session::Kept => "kept",
+                    Session::New => "new",
+                }),
+            );
+        }
         o.insert(
             "route".into(),
             match self.route() {
@@ -270,6 +397,13 @@ impl Explanation<'_> {
                     .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
                     .collect();
                 o.insert("upstreamHeaders".into(), Value::Object(set));
+                o.insert(
+                    "setCookie".into(),
+                    match &f.response {
+                        Some(ResponseWork::SetCookie(cookie)) => json!(cookie),
+                        _ => Value::Null,
+                    },
+                );
             }
             Decision::Redirect { location, .. } => {
                 o.insert("location".into(), json!(location));

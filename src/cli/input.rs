@@ -10,6 +10,7 @@ use ingress_wasm::diagnostics::Diagnostics;
 use ingress_wasm::Diagnostic;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::Read;
 
 /// Everything the files gave, ready to load.
@@ -72,6 +73,32 @@ pub fn read_inputs(files: &[String]) -> Result<Inputs, String> {
         ingress_count,
         notes,
     })
+}
+
+/// The `--endpoints` file: `{"namespace/service:port": ["host:port", ...]}`.
+pub fn read_endpoints(file: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "{file}: expected an object mapping \"namespace/service:port\" to [\"host:port\", ...]"
+        ));
+    };
+    let mut endpoints = BTreeMap::new();
+    for (key, list) in map {
+        let Some(items) = list.as_array() else {
+            return Err(format!("{file}: {key}: expected a list of \"host:port\""));
+        };
+        let mut addresses = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let address = item
+                .as_str()
+                .ok_or_else(|| format!("{file}: {key}[{i}]: expected a \"host:port\" string"))?;
+            addresses.push(address.to_string());
+        }
+        endpoints.insert(key, addresses);
+    }
+    Ok(endpoints)
 }
 
 /// The file's name as messages show it, and its text.

@@ -45,6 +45,9 @@ struct CheckArgs {
     /// Ingress files (JSON or YAML; '-' for stdin).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
+    /// Backend endpoints, as for `render envoy` (persistent session affinity needs them).
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -55,9 +58,16 @@ pub struct ExplainArgs {
     /// The request: http://host[:port]/path?query (or just /path?query together with -H 'Host: ...').
     #[arg(long, value_name = "URL")]
     url: String,
-    /// A request header, 'Name: value' (repeatable). A Host header overrides the URL's host.
+    /// A request header, 'Name: value' (repeatable). A Host header overrides the URL's host; canaries
+    /// and session affinity read the others (Cookie, the canary-by-header, User-Agent).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
+    /// A request cookie, 'name=value' (repeatable; the same as -H 'Cookie: name=value').
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    cookies: Vec<String>,
+    /// Backend endpoints, as for `render envoy` (persistent session affinity needs them).
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<String>,
     /// Print the explanation as one JSON object.
     #[arg(long)]
     json: bool,
@@ -134,12 +144,18 @@ impl Loaded {
     }
 }
 
-/// Reads and loads the files, printing every diagnostic; Err when a file cannot be read at all.
-fn load_files(files: &[String]) -> Result<Loaded, ExitCode> {
-    let inputs = input::read_inputs(files).map_err(|message| {
+/// Reads and loads the files (with the endpoints file, if any), printing every diagnostic; Err when a
+/// file cannot be read at all.
+fn load_files(files: &[String], endpoints: Option<&str>) -> Result<Loaded, ExitCode> {
+    let fail = |message: String| {
         err(&format!("error: {message}"));
         ExitCode::FAILURE
-    })?;
+    };
+    let mut inputs = input::read_inputs(files).map_err(fail)?;
+    if let Some(file) = endpoints {
+        let endpoints = input::read_endpoints(file).map_err(fail)?;
+        ingress_wasm::config::set_endpoints(&mut inputs.config, &endpoints);
+    }
     let mut diagnostics = inputs.notes.clone();
     let compiled = match ingress_wasm::config::load_value(&inputs.config) {
         Ok(compiled) => {
@@ -161,8 +177,11 @@ fn load_files(files: &[String]) -> Result<Loaded, ExitCode> {
 
 /// The loaded configuration of the given files, or the exit code after the problems were printed.
 /// Warnings are printed either way.
-pub fn load_or_report(files: &[String]) -> Result<(input::Inputs, Compiled), ExitCode> {
-    let loaded = load_files(files)?;
+pub fn load_or_report(
+    files: &[String],
+    endpoints: Option<&str>,
+) -> Result<(input::Inputs, Compiled), ExitCode> {
+    let loaded = load_files(files, endpoints)?;
     let errors = loaded.errors();
     match loaded.compiled {
         Some(compiled) if errors == 0 => Ok((loaded.inputs, compiled)),
@@ -171,7 +190,7 @@ pub fn load_or_report(files: &[String]) -> Result<(input::Inputs, Compiled), Exi
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    let loaded = match load_files(&args.files) {
+    let loaded = match load_files(&args.files, args.endpoints.as_deref()) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

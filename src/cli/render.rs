@@ -1,8 +1,9 @@
 //! `ingress-wasm render envoy`: a runnable Envoy bootstrap around the filter.
 
+use super::input::read_endpoints;
 use super::{err, load_or_report, out, plural, RenderEnvoyArgs};
-use ingress_wasm::render::envoy::{bootstrap, split_host_port, to_yaml, EnvoyOptions};
-use serde_json::Value;
+use ingress_wasm::config::keep_affinity_endpoints;
+use ingress_wasm::render::envoy::{affinity_by_cluster, bootstrap, split_host_port, to_yaml, EnvoyOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,10 +28,13 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         Some(file) => read_endpoints(file)?,
         None => BTreeMap::new(),
     };
-    let (inputs, compiled) = match load_or_report(&args.files) {
+    // The filter gets the endpoints of the backends with session affinity (persistent mode maps
+    // cookies back to them); every endpoint goes into the clusters.
+    let (mut inputs, compiled) = match load_or_report(&args.files, args.endpoints.as_deref()) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    keep_affinity_endpoints(&mut inputs.config, &compiled.table);
     let backends = compiled.table.backends();
     for key in endpoints.keys() {
         let known = backends
@@ -57,6 +61,7 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         listen,
         admin,
         endpoints: &endpoints,
+        affinity: &affinity_by_cluster(&compiled.table),
     };
     let config = bootstrap(&options).map_err(|e| match &args.endpoints {
         Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),
@@ -80,32 +85,6 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
 fn parse_address(text: &str) -> Result<(String, u16), String> {
     let (host, port) = split_host_port(text)?;
     Ok((host.to_string(), port))
-}
-
-/// The `--endpoints` file: `{"namespace/service:port": ["host:port", ...]}`.
-fn read_endpoints(file: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
-    let Value::Object(map) = value else {
-        return Err(format!(
-            "{file}: expected an object mapping \"namespace/service:port\" to [\"host:port\", ...]"
-        ));
-    };
-    let mut endpoints = BTreeMap::new();
-    for (key, list) in map {
-        let Some(items) = list.as_array() else {
-            return Err(format!("{file}: {key}: expected a list of \"host:port\""));
-        };
-        let mut addresses = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let address = item
-                .as_str()
-                .ok_or_else(|| format!("{file}: {key}[{i}]: expected a \"host:port\" string"))?;
-            addresses.push(address.to_string());
-        }
-        endpoints.insert(key, addresses);
-    }
-    Ok(endpoints)
 }
 
 #[cfg(test)]

@@ -139,9 +139,9 @@ impl AffinityBuild {
                             &p.ingress,
                             &field_of("affinity-mode"),
                             format!(
-                                "persistent affinity needs the IP endpoints of {key} in the configuration \
-                                 (render --endpoints); without them its sessions are kept by consistent \
-                                 hashing, as in balanced mode"
+                                "persistent affinity needs the endpoints of {key} in the configuration, as \
+                                 IP addresses (render --endpoints); without them its sessions are kept by \
+                                 consistent hashing, as in balanced mode"
                             ),
                         );
                     }

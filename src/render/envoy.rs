@@ -10,9 +10,18 @@
 //! other headers. The port is deliberately kept in `:authority`: the filter ignores it when
 //! matching hosts, and redirects must carry it. The Wasm filter runs with `failure_policy: FAIL_RELOAD`, so
 //! a VM that ever fails is replaced instead of failing every later request.
+//!
+//! Session affinity: Envoy picks the endpoint, the filter owns the cookie. A backend with balanced
+//! affinity gets a `MAGLEV` cluster and the route hashes the filter's [`HASH_HEADER`] (consistent
+//! hashing: the same key reaches the same endpoint on every replica with the same endpoints). With any
+//! persistent backend the chain gets Envoy's stateful session filter with the header-based session state
+//! on [`SESSION_HEADER`], after the Wasm filter (which sets that header from the cookie) and before the
+//! router; on the way back it names the endpoint it chose, which the filter turns into the cookie.
 
+use crate::decide::affinity::{HASH_HEADER, SESSION_HEADER};
 use crate::decide::Backend;
 use crate::diagnostics::Diagnostics;
+use crate::model::annotations::affinity::AffinityMode;
 use crate::model::settings::Settings;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -49,6 +58,8 @@ pub struct EnvoyOptions<'a> {
     /// Backend endpoints keyed by `namespace/service:port` (`crate::compile::cluster::backend_key`), each
     /// `host:port` (IPv6 as `[addr]:port`). Backends without an entry resolve their Kubernetes service name.
     pub endpoints: &'a BTreeMap<String, Vec<String>>,
+    /// Session affinity by cluster name (`RouteTable::affinity_of_cluster`), as Envoy must balance.
+    pub affinity: &'a BTreeMap<String, AffinityMode>,
 }
 
 /// Renders the Envoy bootstrap. `Err` names a malformed endpoint entry.
@@ -65,7 +76,13 @@ pub struct EnvoyOptions<'a> {
 pub fn bootstrap(opts: &EnvoyOptions<'_>) -> Result<Value, String> {
     let mut clusters = Vec::with_capacity(opts.backends.len());
     for backend in opts.backends {
-        clusters.push(cluster(backend, opts.endpoints)?);
+        let mut c = cluster(backend, opts.endpoints)?;
+        if opts.affinity.get(&backend.cluster) == Some(&AffinityMode::Balanced) {
+            if let Some(map) = c.as_object_mut() {
+                map.insert("lb_policy".into(), json!("MAGLEV"));
+            }
+        }
+        clusters.push(c);
     }
     let mut root = json!({
         "static_resources": {
@@ -77,6 +94,15 @@ pub fn bootstrap(opts: &EnvoyOptions<'_>) -> Result<Value, String> {
         map.insert("admin".into(), json!({"address": socket_address(address, *port)}));
     }
     Ok(root)
+}
+
+/// How Envoy must balance each cluster with session affinity (the `affinity` of [`EnvoyOptions`]).
+pub fn affinity_by_cluster(table: &crate::decide::RouteTable) -> BTreeMap<String, AffinityMode> {
+    table
+        .backends()
+        .into_iter()
+        .filter_map(|b| Some((b.cluster.clone(), table.affinity_of_cluster(&b.cluster)?.mode)))
+        .collect()
 }
 
 /// The bootstrap as YAML (what `envoy -c` reads when the file ends in `.yaml`).
@@ -99,6 +125,31 @@ pub fn max_request_headers_kb(plugin_config: &Value) -> usize {
 
 fn listener(opts: &EnvoyOptions<'_>) -> Value {
     let header = opts.cluster_header;
+    let balanced = opts.affinity.values().any(|m| *m == AffinityMode::Balanced);
+    let persistent = opts.affinity.values().any(|m| *m == AffinityMode::Persistent);
+    // Internal headers never reach an upstream.
+    let mut internal = vec![header];
+    if !opts.affinity.is_empty() {
+        internal.push(HASH_HEADER);
+    }
+    if persistent {
+        internal.push(SESSION_HEADER);
+    }
+    let route = if balanced {
+        json!({"cluster_header": header, "hash_policy": [{"header": {"header_name": HASH_HEADER}}]})
+    } else {
+        json!({"cluster_header": header})
+    };
+    let mut http_filters = vec![wasm_filter(opts)];
+    if persistent {
+        http_filters.push(stateful_session_filter());
+    }
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+        },
+    }));
     json!({
         "name": LISTENER_NAME,
         "address": socket_address(&opts.listen.0, opts.listen.1),
@@ -122,17 +173,12 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
                             "domains": ["*"],
                             "routes": [{
                                 "match": {"prefix": "/"},
-                                "route": {"cluster_header": header},
-                                "request_headers_to_remove": [header],
+                                "route": route,
+                                "request_headers_to_remove": internal,
                             }],
                         }],
                     },
-                    "http_filters": [wasm_filter(opts), {
-                        "name": "envoy.filters.http.router",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                        },
-                    }],
+                    "http_filters": http_filters,
                 },
             }],
         }],
@@ -158,6 +204,26 @@ fn wasm_filter(opts: &EnvoyOptions<'_>) -> Value {
                 },
                 "failure_policy": "FAIL_RELOAD",
             },
+        },
+    })
+}
+
+/// Envoy's stateful session with the header-based state on [`SESSION_HEADER`]: it prefers the endpoint
+/// the filter names there (falling back to the load balancer when that endpoint is gone, `strict: false`)
+/// and names the endpoint it finally chose on the response when it differs.
+fn stateful_session_filter() -> Value {
+    json!({
+        "name": "envoy.filters.http.stateful_session",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
+            "session_state": {
+                "name": "envoy.http.stateful_session.header",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
+                    "name": SESSION_HEADER,
+                },
+            },
+            "strict": false,
         },
     })
 }
@@ -313,6 +379,7 @@ mod tests {
             listen: ("0.0.0.0".into(), 8080),
             admin: admin.then(|| ("127.0.0.1".to_string(), 9901)),
             endpoints,
+            affinity: &BTreeMap::new(),
         })
     }
 

@@ -235,11 +235,9 @@ fn persistent_without_endpoints_is_balanced_and_says_so() {
         )],
         json!({}),
     );
-    assert!(c
-        .warnings
-        .iter()
-        .any(|w| w.field.ends_with("affinity-mode")
-            && w.message.contains("needs the IP endpoints of ns/app:80")));
+    assert!(c.warnings.iter().any(
+        |w| w.field.ends_with("affinity-mode") && w.message.contains("needs the endpoints of ns/app:80")
+    ));
     let f = forward(&c.table, "/app", &mut TestContext::new());
     assert!(header(&f, HASH_HEADER).is_some() && set_cookie(&f).is_some());
     assert_eq!(c.table.session_headers(), &[HASH_HEADER]);

@@ -34,6 +34,7 @@ pub fn render(
         listen: ("127.0.0.1".to_string(), 0),
         admin: Some(("127.0.0.1".to_string(), 0)),
         endpoints,
+        affinity: &BTreeMap::new(),
     })
     .unwrap_or_else(|e| panic!("bootstrap: {e}"))
 }
