@@ -4,5 +4,6 @@
 
 pub mod echo_server;
 pub mod envoy;
+pub mod fleet;
 pub mod http;
 pub mod scenario;
