@@ -117,19 +117,18 @@ fn counters_and_non_utf8_headers() {
         ("request-line query", b"v1.echo.test", b"/?q=\xff"),
     ] {
         let r = http::send(scenario.addr(), &http::get_request(host, p, &[]));
-        if r.status != 400 || r.body_text() != ENVOY_BAD_REQUEST || r.echo().is_some() {
-            c.fail(format!(
+        let envoys = r.status == 400 && r.body_text() == ENVOY_BAD_REQUEST && r.echo().is_none();
+        c.that(envoys, || {
+            format!(
                 "non-UTF-8 {what}: expected Envoy's own 400 {ENVOY_BAD_REQUEST:?}, got {}",
                 r.summary()
-            ));
-        }
+            )
+        });
     }
     let after = scenario.envoy.filter_counters();
-    if after != counted {
-        c.fail(format!(
-            "requests Envoy refused reached the filter: {counted:?} -> {after:?}"
-        ));
-    }
+    c.that(after == counted, || {
+        format!("requests Envoy refused reached the filter: {counted:?} -> {after:?}")
+    });
 
     // Over HTTP/2 they reach the filter in `:path`: normalize_path percent-encodes the path part first
     // (routed as usual), but leaves the query alone, and the filter answers its own 400 for it.
@@ -168,12 +167,9 @@ fn counters_and_non_utf8_headers() {
         scenario.addr(),
         b"OPTIONS * HTTP/1.1\r\nhost: v1.echo.test\r\nconnection: close\r\n\r\n",
     );
-    if r.status != 404 || is_filter_reply(&r, 404) {
-        c.fail(format!(
-            "OPTIONS *: expected Envoy's own 404, got {}",
-            r.summary()
-        ));
-    }
+    c.that(r.status == 404 && !is_filter_reply(&r, 404), || {
+        format!("OPTIONS *: expected Envoy's own 404, got {}", r.summary())
+    });
 
     // The VM is still there: normal requests keep working.
     for (host, p, service) in [

@@ -86,12 +86,15 @@ fn hostile_requests_and_unenforced_access_annotations() {
     c.filter_reply("path of 8 KiB + 1", &s.get(SHOP, &format!("{at_limit}b")), 414);
     c.filter_reply("30 KiB of /a/a/...", &s.get(SHOP, &"/a".repeat(15 * 1024)), 414);
     let huge = s.get(SHOP, &"/a".repeat(30 * 1024));
-    if huge.status != 431 || huge.body_text() != ENVOY_431 || huge.echo().is_some() {
-        c.fail(format!(
-            "60 KiB path: expected Envoy's own 431 {ENVOY_431:?}, got {}",
-            huge.summary()
-        ));
-    }
+    c.that(
+        huge.status == 431 && huge.body_text() == ENVOY_431 && huge.echo().is_none(),
+        || {
+            format!(
+                "60 KiB path: expected Envoy's own 431 {ENVOY_431:?}, got {}",
+                huge.summary()
+            )
+        },
+    );
     c.expect(
         &s,
         "after the hostile requests",
@@ -237,20 +240,15 @@ fn a_client_cannot_choose_the_cluster() {
     for (host, service, own, other) in [(V1, "echo-v1", &v1, &v2), (V2, "echo-v2", &v2, &v1)] {
         for (label, headers) in spoofs(&header, other.as_bytes()) {
             let r = get_spoofed(&s, host, "/spoof", &headers);
-            match r.echo() {
-                Some(echo) if r.status == 200 && echo.service == service => {
-                    if echo.header(&header) != Some(own.as_str()) {
-                        c.fail(format!(
-                            "spoof {label}, to {host}: the upstream saw {header}: {:?}, expected exactly {own:?}",
-                            echo.header(&header)
-                        ));
-                    }
-                }
-                _ => c.fail(format!(
-                    "spoof {label}, to {host}: expected 200 from {service}, got {}",
+            let echo = r.echo().filter(|e| r.status == 200 && e.service == service);
+            let seen = echo.as_ref().and_then(|e| e.header(&header));
+            c.that(seen == Some(own.as_str()), || {
+                format!(
+                    "spoof {label}, to {host}: expected {service} to see exactly {header}: {own}, got {} \
+                     (it saw {seen:?})",
                     r.summary()
-                )),
-            }
+                )
+            });
         }
     }
     c.finish(Some(&s.envoy));

@@ -235,7 +235,7 @@ impl Checks {
                     r.summary()
                 )),
             },
-            Expect::NotFound => self.filter_reply(&what, r, 404),
+            Expect::NotFound => self.expect_filter_reply(&what, r, 404),
             Expect::Redirect { status, location } => {
                 if r.status != *status
                     || r.header("location") != Some(location.as_str())
@@ -253,12 +253,26 @@ impl Checks {
 
     /// Checks that `r` is the filter's own local reply with `status` ([`is_filter_reply`]).
     pub fn filter_reply(&mut self, what: &str, r: &Response, status: u16) {
+        self.count += 1;
+        self.expect_filter_reply(what, r, status);
+    }
+
+    /// [`filter_reply`](Self::filter_reply) without counting (for a check already counted).
+    fn expect_filter_reply(&mut self, what: &str, r: &Response, status: u16) {
         if !is_filter_reply(r, status) {
             self.fail(format!(
                 "{what}: expected the filter's {status} {:?}, got {}",
                 reply_body(status),
                 r.summary()
             ));
+        }
+    }
+
+    /// Counts one check, failing with `message` unless `ok`.
+    pub fn that(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        self.count += 1;
+        if !ok {
+            self.fail(message());
         }
     }
 
