@@ -189,8 +189,9 @@ fn get_spoofed(s: &Scenario, host: &str, p: &str, headers: &Headers) -> Response
 /// A client never chooses the cluster: whatever copies of the cluster header it sends (another backend's
 /// cluster, one that does not exist, two of them, in any case, empty), the request goes where the filter
 /// decided and the filter's answers stay its own. With the route as rendered no upstream sees the header;
-/// with Envoy's `request_headers_to_remove` taken out, the upstream sees exactly the one value the filter
-/// wrote: Envoy's replace drops every client copy, which is why the filter needs no separate removal.
+/// with the header taken out of the route's `request_headers_to_remove`, the upstream sees exactly the one
+/// value the filter wrote: Envoy's replace drops every client copy, which is why the filter needs no
+/// separate removal.
 #[test]
 fn a_client_cannot_choose_the_cluster() {
     let s = Scenario::start("spoof", spoof_ingresses(), None);
@@ -223,18 +224,18 @@ fn a_client_cannot_choose_the_cluster() {
     }
     c.finish(Some(&s.envoy));
 
-    // The same without Envoy's removal toward the upstream: the upstream sees what the router used.
+    // The same without Envoy's removal of the header toward the upstream, which then sees what the router
+    // used.
     let s = Scenario::start_with("spoof-unstripped", spoof_ingresses(), None, |bootstrap| {
         let route = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"][0];
-        let removed = route
-            .as_object_mut()
-            .and_then(|r| r.remove("request_headers_to_remove"));
-        assert_eq!(
-            removed,
-            Some(json!([header.clone()])),
-            "the rendered route: {route}"
-        );
+        let removed = route["request_headers_to_remove"]
+            .as_array_mut()
+            .and_then(|list| {
+                let at = list.iter().position(|h| h == &json!(header))?;
+                Some(list.remove(at))
+            });
+        assert!(removed.is_some(), "the rendered route removes {header}: {route}");
     });
     let mut c = Checks::default();
     for (host, service, own, other) in [(V1, "echo-v1", &v1, &v2), (V2, "echo-v2", &v2, &v1)] {

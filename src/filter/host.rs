@@ -103,6 +103,7 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
     fn proxy_add_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -243,6 +244,15 @@ pub fn set_request_header(name: &str, value: &[u8]) -> Result<(), Status> {
             value.len(),
         )
     })
+}
+
+/// Removes every value of a request header. Needed for an internal header the filter does not always
+/// write (a client's copy of a header that is written on every forward is already dropped by
+/// [`set_request_header`]). `BadArgument` when the request headers are not available.
+#[expect(dead_code, reason = "for the session-affinity headers, next")]
+pub fn remove_request_header(name: &str) -> Result<(), Status> {
+    // SAFETY: `name` is live for the call; the host copies it.
+    check(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
 }
 
 /// Adds a response header value next to the existing ones (`addCopy`): the way to add a `Set-Cookie`
