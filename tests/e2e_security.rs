@@ -245,8 +245,8 @@ fn a_client_cannot_choose_the_cluster() {
             let seen = echo.as_ref().and_then(|e| e.header(&header));
             c.that(seen == Some(own.as_str()), || {
                 format!(
-                    "spoof {label}, to {host}: expected {service} to see exactly {header}: {own}, got {} \
-                     (it saw {seen:?})",
+                    "spoof {label}, to {host}: expected {service} to see exactly {header}: {own}; \
+                     it saw {seen:?} in {}",
                     r.summary()
                 )
             });
