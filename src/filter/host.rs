@@ -2,7 +2,8 @@
 //!
 //! proxy-wasm 0.2.5's `hostcalls` `panic!` on every status they do not expect (a panic in the VM fails the
 //! request and, without `FAIL_RELOAD`, every later one), and they declare the host's status word and log
-//! level as Rust enums, so a value outside those enums would be undefined behaviour. This file imports the
+//! level as Rust enums, so a value outside those enums would be undefined behaviour (Envoy answers log
+//! level 6 when its logger is off; statuses 6 and 12 are not in the SDK's enum). This file imports the
 //! few proxy-wasm ABI 0.2.1 functions the filter needs (plus WASI's `random_get`) with plain integer
 //! results, turns every status into a [`Status`], and contains all of the filter's `unsafe` code.
 //!
@@ -161,8 +162,8 @@ fn ptr_or_null(bytes: &[u8]) -> *const u8 {
 /// Takes ownership of bytes the host wrote into the VM's memory; a null pointer is empty.
 ///
 /// # Safety
-/// `data` is null, or it and `size` come from one host answer that succeeded: an allocation of exactly
-/// `size` bytes made through `proxy_on_memory_allocate` and filled by the host, not owned by anything else.
+/// `data` is null, or it and `size` are what the host wrote for one answer: an allocation of exactly
+/// `size` bytes it made through `proxy_on_memory_allocate` and filled, not owned by anything else.
 unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
     if data.is_null() {
         return Vec::new();
