@@ -2,9 +2,8 @@
 //! shows them as `ingress_wasm_requests_routed` etc. The same name defined in several worker VMs maps to
 //! one Envoy counter.
 
+use super::host;
 use log::warn;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Counter {
@@ -47,9 +46,9 @@ impl Counters {
     pub fn define() -> Counters {
         let mut ids = [None; 4];
         for (slot, counter) in ids.iter_mut().zip(Counter::ALL) {
-            match hostcalls::define_metric(MetricType::Counter, counter.name()) {
+            match host::define_counter(counter.name()) {
                 Ok(id) => *slot = Some(id),
-                Err(status) => warn!("cannot define counter {}: {status:?}", counter.name()),
+                Err(status) => warn!("cannot define counter {}: {status}", counter.name()),
             }
         }
         Counters { ids }
@@ -57,8 +56,8 @@ impl Counters {
 
     pub fn increment(&self, counter: Counter) {
         if let Some(&Some(id)) = self.ids.get(counter as usize) {
-            if let Err(status) = hostcalls::increment_metric(id, 1) {
-                warn!("cannot increment {}: {status:?}", counter.name());
+            if let Err(status) = host::increment_counter(id, 1) {
+                warn!("cannot increment {}: {status}", counter.name());
             }
         }
     }

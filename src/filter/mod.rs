@@ -4,20 +4,23 @@
 //! and shares the compiled [`RouteTable`] with every request through an `Rc`; a request context reads the
 //! three pseudo-headers a decision needs, calls [`RouteTable::decide`] and applies the [`Decision`].
 //!
-//! Never panics on input: only `hostcalls` functions that return `Result` are used (the `Context` /
-//! `HttpContext` convenience methods unwrap inside the SDK), headers are read as bytes (the String getters
-//! panic on non-UTF-8), and every host error becomes a log line or a local reply.
+//! Never panics on input or on a host answer: every host call goes through [`host`], whose functions
+//! return `Result` and cannot panic (the SDK's `hostcalls` and its `Context` / `HttpContext` methods
+//! `panic!` on any status they do not expect, and its String getters on bytes that are not UTF-8).
+//! Headers are read as bytes; every host error becomes a log line, a counter or a local reply. The SDK
+//! stays for the entry point (`proxy_wasm::main!`), the context traits and the dispatcher that calls them,
+//! and the logger ([`host`] says why logging cannot panic).
 
 mod counters;
+mod host;
 
 use crate::config::{self, MAX_CONFIG_BYTES};
 use crate::decide::{reply_body, Decision, Forward, Request, RouteTable};
 use crate::diagnostics::Diagnostic;
 use counters::{Counter, Counters};
 use log::{debug, error, info, warn};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 
 proxy_wasm::main! {{
@@ -44,7 +47,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
-        if let Ok(level) = hostcalls::get_log_level() {
+        if let Ok(level) = host::log_level() {
             proxy_wasm::set_log_level(level);
         }
         let counters = *self.counters.get_or_insert_with(Counters::define);
@@ -52,10 +55,10 @@ impl RootContext for Root {
             error!("config: is {plugin_configuration_size} bytes; the limit is {MAX_CONFIG_BYTES}");
             return false;
         }
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
-            Ok(bytes) => bytes.unwrap_or_default(),
+        let bytes = match host::plugin_configuration(plugin_configuration_size) {
+            Ok(bytes) => bytes,
             Err(status) => {
-                error!("config: cannot read the plugin configuration: {status:?}");
+                error!("config: cannot read the plugin configuration: {status}");
                 return false;
             }
         };
@@ -126,12 +129,11 @@ impl HttpContext for Stream {
 fn route(shared: &Shared) -> Action {
     let table = &shared.table;
     let counters = &shared.counters;
-    // A client must never choose the cluster: drop its copy before anything else.
-    if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, table.cluster_header()) {
-        error!("cannot remove {}: {status:?}", table.cluster_header());
-        counters.increment(Counter::Rejected);
-        return local_reply(500, "internal error\n");
-    }
+    // A client never chooses the cluster, and its copies of the cluster header need no host call of
+    // their own: a forwarded request gets exactly one value from `set_request_header` (Envoy's `setCopy`
+    // first drops every value of the header, whatever case or value the client sent, however many
+    // times), and every other outcome is a local reply that never reaches the router.
+    // tests/e2e_security.rs (`a_client_cannot_choose_the_cluster`) checks both in Envoy.
     let (Some(authority), Some(path)) = (request_header(":authority"), request_header(":path")) else {
         counters.increment(Counter::Rejected);
         return local_reply(400, "bad request\n");
@@ -163,7 +165,7 @@ fn route(shared: &Shared) -> Action {
         },
         Decision::Redirect { status, location, .. } => {
             counters.increment(Counter::Redirected);
-            send(u32::from(status), vec![("location", location.as_str())], None)
+            send(u32::from(status), &[("location", location.as_str())], &[])
         }
         Decision::NotFound(_) => {
             counters.increment(Counter::NotFound);
@@ -179,11 +181,11 @@ fn route(shared: &Shared) -> Action {
 /// Reads a request header as UTF-8: `Some("")` when absent, None when its bytes are not UTF-8 (or the
 /// host refuses the read).
 fn request_header(name: &str) -> Option<String> {
-    match hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
+    match host::request_header(name) {
         Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
         Ok(None) => Some(String::new()),
         Err(status) => {
-            error!("cannot read {name}: {status:?}");
+            error!("cannot read {name}: {status}");
             None
         }
     }
@@ -199,28 +201,25 @@ fn apply_forward(cluster_header: &str, forward: &Forward<'_>) -> Result<(), Stri
         set_request_header(name, value)?;
     }
     // ABI 0.2.1 modules get the route cache cleared on header writes; this keeps working when that ends.
-    if let Err(status) = hostcalls::call_foreign_function(CLEAR_ROUTE_CACHE, None) {
-        debug!("{CLEAR_ROUTE_CACHE}: {status:?}");
+    if let Err(status) = host::call_foreign_function(CLEAR_ROUTE_CACHE, &[]) {
+        debug!("{CLEAR_ROUTE_CACHE}: {status}");
     }
     Ok(())
 }
 
 fn set_request_header(name: &str, value: &str) -> Result<(), String> {
-    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-        .map_err(|status| format!("cannot set {name}: {status:?}"))
+    host::set_request_header(name, value.as_bytes()).map_err(|status| format!("cannot set {name}: {status}"))
 }
 
 fn local_reply(status: u32, body: &str) -> Action {
-    send(
-        status,
-        vec![("content-type", "text/plain")],
-        Some(body.as_bytes()),
-    )
+    send(status, &[("content-type", "text/plain")], body.as_bytes())
 }
 
-fn send(status: u32, headers: Vec<(&str, &str)>, body: Option<&[u8]>) -> Action {
-    if let Err(e) = hostcalls::send_http_response(status, headers, body) {
-        error!("cannot send the {status} reply: {e:?}");
+/// Sends a local reply. Pauses even if the host refused it: a request without a decision must never
+/// reach the router.
+fn send(status: u32, headers: &[(&str, &str)], body: &[u8]) -> Action {
+    if let Err(e) = host::send_local_response(status, headers, body) {
+        error!("cannot send the {status} reply: {e}");
     }
     Action::Pause
 }

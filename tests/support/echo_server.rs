@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 upstream that answers every request with JSON describing what it received:
-//! `{"service": NAME, "method": ..., "path": ..., "headers": {lower-case name: value}}`.
+//! `{"service": NAME, "method": ..., "path": ..., "headers": {lower-case name: value}}` (the values of a
+//! repeated header joined with ", ").
 //! Used by the end-to-end tests and by the demo (`examples/demo_backends.rs`). Loopback only.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -92,7 +93,13 @@ fn serve(stream: TcpStream, service: &str) {
                 if name == "content-length" {
                     content_length = value.parse().unwrap_or(0);
                 }
-                headers.insert(name, serde_json::Value::String(value));
+                // A repeated header is reported once, its values joined as HTTP joins them (RFC 9110
+                // 5.3), so a test sees every copy an upstream received.
+                let joined = match headers.get(&name).and_then(serde_json::Value::as_str) {
+                    Some(previous) => format!("{previous}, {value}"),
+                    None => value,
+                };
+                headers.insert(name, serde_json::Value::String(joined));
             }
         }
         if content_length > 0 {

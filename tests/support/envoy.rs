@@ -15,6 +15,14 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The filter's counters (`src/filter/counters.rs`) as Prometheus names them.
+pub const FILTER_COUNTERS: [&str; 4] = [
+    "ingress_wasm_requests_routed",
+    "ingress_wasm_requests_not_found",
+    "ingress_wasm_requests_redirected",
+    "ingress_wasm_requests_rejected",
+];
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -265,6 +273,15 @@ impl Envoy {
             let metric_name = metric.split('{').next()?;
             (metric_name == name).then(|| value.trim().parse().ok()).flatten()
         })
+    }
+
+    /// The filter's request counters as Prometheus shows them, by name; every request the filter
+    /// handles with a configuration counts in exactly one.
+    pub fn filter_counters(&self) -> Vec<(&'static str, Option<u64>)> {
+        FILTER_COUNTERS
+            .iter()
+            .map(|name| (*name, self.prometheus(name)))
+            .collect()
     }
 
     /// Envoy's log so far.

@@ -1,9 +1,11 @@
-//! Shared end-to-end harness: echo upstreams, a real Envoy running the built module, a raw HTTP client.
+//! Shared end-to-end harness: echo upstreams, a real Envoy running the built module, raw HTTP/1.1 and
+//! HTTP/2 clients.
 //! Each test binary uses a different part of it.
 #![allow(dead_code)]
 
 pub mod echo_server;
 pub mod envoy;
 pub mod fleet;
+pub mod h2;
 pub mod http;
 pub mod scenario;

@@ -6,6 +6,7 @@ use super::echo_server::EchoServer;
 use super::envoy::{wasm_module, Envoy};
 use super::http::{self, Response};
 use ingress_wasm::compile::cluster::backend_key;
+use ingress_wasm::decide::reply_body;
 use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -43,6 +44,16 @@ impl Scenario {
     /// Loads the Ingresses (panicking with the diagnostics if the core refuses them), starts an echo
     /// upstream per backend, renders, validates and starts Envoy.
     pub fn start(label: &str, ingresses: Vec<Value>, settings: Option<Value>) -> Scenario {
+        Self::start_with(label, ingresses, settings, |_| {})
+    }
+
+    /// [`start`](Self::start), with `edit` applied to the rendered bootstrap before Envoy validates it.
+    pub fn start_with(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        edit: impl FnOnce(&mut Value),
+    ) -> Scenario {
         let config = ingress_wasm::config::plugin_config(ingresses, settings);
         let compiled = ingress_wasm::config::load_value(&config).unwrap_or_else(|diags| {
             let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
@@ -63,7 +74,8 @@ impl Scenario {
             upstreams.insert(b.cluster.clone(), server);
         }
         let cluster_header = compiled.table.cluster_header().to_string();
-        let rendered = render(&config, &backends, &cluster_header, &endpoints);
+        let mut rendered = render(&config, &backends, &cluster_header, &endpoints);
+        edit(&mut rendered);
         let envoy = Envoy::start(label, &to_yaml(&rendered));
         Scenario {
             envoy,
@@ -133,14 +145,21 @@ pub fn rule(host: Option<&str>, paths: Vec<Value>) -> Value {
     r
 }
 
+/// Whether `r` is a local reply of the filter: this status, the filter's body for it
+/// ([`reply_body`]), and no upstream's answer. Envoy's own replies have other bodies (its 400 says
+/// `Bad Request`, its 404 and 503 no-route or no-cluster answers are empty or name the cause).
+pub fn is_filter_reply(r: &Response, status: u16) -> bool {
+    r.status == status && r.body_text() == reply_body(status) && r.echo().is_none()
+}
+
 /// What a request should get.
 #[derive(Debug, Clone)]
 pub enum Expect {
     /// 200 from this Service, which saw this path (query included).
     Backend { service: String, path: String },
-    /// 404 from the filter.
+    /// The filter's own 404 (not Envoy's: see [`is_filter_reply`]).
     NotFound,
-    /// A redirect with this status and `Location`.
+    /// A redirect from the filter with this status and `Location` (no body, no upstream answer).
     Redirect { status: u16, location: String },
 }
 
@@ -217,19 +236,44 @@ impl Checks {
                     r.summary()
                 )),
             },
-            Expect::NotFound => {
-                if r.status != 404 || r.echo().is_some() {
-                    self.fail(format!("{what}: expected the filter's 404, got {}", r.summary()));
-                }
-            }
+            Expect::NotFound => self.expect_filter_reply(&what, r, 404),
             Expect::Redirect { status, location } => {
-                if r.status != *status || r.header("location") != Some(location.as_str()) {
+                if r.status != *status
+                    || r.header("location") != Some(location.as_str())
+                    || !r.body.is_empty()
+                    || r.echo().is_some()
+                {
                     self.fail(format!(
                         "{what}: expected {status} to {location}, got {}",
                         r.summary()
                     ));
                 }
             }
+        }
+    }
+
+    /// Checks that `r` is the filter's own local reply with `status` ([`is_filter_reply`]).
+    pub fn filter_reply(&mut self, what: &str, r: &Response, status: u16) {
+        self.count += 1;
+        self.expect_filter_reply(what, r, status);
+    }
+
+    /// [`filter_reply`](Self::filter_reply) without counting (for a check already counted).
+    fn expect_filter_reply(&mut self, what: &str, r: &Response, status: u16) {
+        if !is_filter_reply(r, status) {
+            self.fail(format!(
+                "{what}: expected the filter's {status} {:?}, got {}",
+                reply_body(status),
+                r.summary()
+            ));
+        }
+    }
+
+    /// Counts one check, failing with `message` unless `ok`.
+    pub fn that(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        self.count += 1;
+        if !ok {
+            self.fail(message());
         }
     }
 
