@@ -148,8 +148,8 @@ cmd_demo() {
     # The same file as envoy/demo.yaml when the target directory is the default one.
     local wasm_arg=$WASM
     [[ "$TARGET_DIR" == "$ROOT/target" ]] && wasm_arg="target/$WASM_TARGET/release/ingress_wasm.wasm"
-    log "ingress-wasm render envoy k8s/examples/seeds.yaml -> .demo/envoy.yaml"
-    "$CLI" render envoy k8s/examples/seeds.yaml --endpoints k8s/examples/demo-endpoints.json \
+    log "ingress-wasm render envoy k8s/examples/seeds.yaml k8s/examples/canary.yaml -> .demo/envoy.yaml"
+    "$CLI" render envoy k8s/examples/seeds.yaml k8s/examples/canary.yaml --endpoints k8s/examples/demo-endpoints.json \
         --wasm "$wasm_arg" --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o .demo
 
     trap demo_cleanup EXIT
@@ -191,13 +191,22 @@ it received. Try:
   # chatforyou: regex path /chatforyouio(/|$)(.*) rewritten to /$2 -> the backend sees /user/create
   curl -s -H 'Host: myproject.project.io' localhost:10000/chatforyouio/user/create
 
+  # session affinity (chatforyou has three endpoints): the first answer sets the `route` cookie; sent
+  # back, it keeps the client on the same "endpoint"
+  curl -si -c /tmp/demo-cookies -H 'Host: myproject.project.io' localhost:10000/chatforyouio/ | grep -i -e set-cookie -e endpoint
+  for i in 1 2 3; do curl -s -b /tmp/demo-cookies -H 'Host: myproject.project.io' localhost:10000/chatforyouio/; echo; done
+
+  # canary (k8s/examples/canary.yaml): X-Canary: always -> echo-v2-canary; else 10% of requests
+  curl -s -H 'Host: v2.echo.192.168.49.5.sslip.io' -H 'X-Canary: always' localhost:10000/
+  for i in $(seq 20); do curl -s -H 'Host: v2.echo.192.168.49.5.sslip.io' localhost:10000/ | grep -o '"service":"[^"]*"'; done | sort | uniq -c
+
   # example.com/api -> api-service (path kept)
   curl -s -H 'Host: example.com' localhost:10000/api/users
 
   # nothing matches: 404 from the filter
   curl -si localhost:10000/nowhere
 
-  # a client cannot pick the cluster: the spoofed header is removed, game-lobby still answers
+  # a client cannot pick the cluster: the filter overwrites the spoofed header, game-lobby still answers
   curl -s -H 'x-ingress-cluster: default/echo-v1:3000' localhost:10000/lobby
 
   # why a request went where it went, without Envoy

@@ -16,6 +16,7 @@ const INVALID: &str = "k8s/examples/invalid.yaml";
 const ENDPOINTS: &str = "k8s/examples/demo-endpoints.json";
 const ISTIO_SETTINGS: &str = "k8s/examples/settings-istio.yaml";
 const RESTRICTED: &str = "k8s/examples/restricted.yaml";
+const CANARY: &str = "k8s/examples/canary.yaml";
 const DEMO_WASM: &str = "target/wasm32-wasip1/release/ingress_wasm.wasm";
 
 struct Output {
@@ -123,9 +124,9 @@ fn check_accepts_the_seeds_with_warnings() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(
         out.stdout.trim(),
-        "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 2 warnings"
+        "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 1 warning"
     );
-    for annotation in ["app-root", "session-cookie-name"] {
+    for annotation in ["app-root"] {
         assert!(
             out.stderr
                 .lines()
@@ -225,7 +226,7 @@ fn check_reads_stdin_and_multi_document_yaml() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         out.stdout.trim(),
-        "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 2 warnings"
+        "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 1 warning"
     );
 
     // A manifest with a Service next to the Ingress, empty documents, and a wrapper with settings.
@@ -482,14 +483,14 @@ fn render_refuses_invalid_configs_and_arguments() {
 fn checked_in_demo_config_is_a_fresh_render() {
     let dir = scratch("demo");
     let out_arg = dir.display().to_string();
-    let out = run(&render_args(&[SEEDS_YAML], DEMO_WASM, &out_arg));
+    let out = run(&render_args(&[SEEDS_YAML, CANARY], DEMO_WASM, &out_arg));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let fresh = std::fs::read_to_string(dir.join("envoy.yaml")).unwrap();
     let checked_in = std::fs::read_to_string(root().join("envoy/demo.yaml")).unwrap();
     assert!(
         fresh == checked_in,
         "envoy/demo.yaml differs from a fresh render; regenerate it with\n  \
-         ingress-wasm render envoy {SEEDS_YAML} --endpoints {ENDPOINTS} --wasm {DEMO_WASM} \
+         ingress-wasm render envoy {SEEDS_YAML} {CANARY} --endpoints {ENDPOINTS} --wasm {DEMO_WASM} \
          --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o /tmp/demo && cp /tmp/demo/envoy.yaml envoy/demo.yaml"
     );
     // Validate it with the module Envoy would load (its path made absolute for the test's directory).

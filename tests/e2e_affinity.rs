@@ -45,7 +45,10 @@ fn ingresses() -> Vec<Value> {
         "per",
         json!({"nginx.ingress.kubernetes.io/affinity": "cookie",
                "nginx.ingress.kubernetes.io/affinity-mode": "persistent",
-               "nginx.ingress.kubernetes.io/session-cookie-name": "PER"}),
+               "nginx.ingress.kubernetes.io/session-cookie-name": "PER",
+               "nginx.ingress.kubernetes.io/session-cookie-secure": "true",
+               "nginx.ingress.kubernetes.io/session-cookie-samesite": "None",
+               "nginx.ingress.kubernetes.io/session-cookie-conditional-samesite-none": "true"}),
         json!({"rules": [rule(Some(PER), vec![path("/", "Prefix", "per", 80)])]}),
     );
     vec![balanced, plain, persistent]
@@ -65,20 +68,25 @@ fn visit(envoy: &Envoy, host: &str, path: &str, cookie: Option<&str>) -> (String
         Some(c) => get(envoy, host, path, &with_cookie(c)),
         None => get(envoy, host, path, &[]),
     };
-    let answered = endpoint(&r).unwrap_or_else(|e| panic!("{host}{path} cookie {cookie:?}: {e}\n{}", envoy.log()));
+    let answered =
+        endpoint(&r).unwrap_or_else(|e| panic!("{host}{path} cookie {cookie:?}: {e}\n{}", envoy.log()));
     if let Some(echo) = r.echo() {
         for internal in ["x-ingress-cluster", "x-ingress-affinity", "x-ingress-session"] {
             assert!(echo.header(internal).is_none(), "the upstream saw {internal}");
         }
     }
-    (answered, set_cookies(&r).into_iter().map(str::to_string).collect())
+    (
+        answered,
+        set_cookies(&r).into_iter().map(str::to_string).collect(),
+    )
 }
 
 /// A new session on `host`: the endpoint and the `name=value` cookie to send back.
 fn new_session(envoy: &Envoy, host: &str, path: &str, name: &str) -> (String, String) {
     let r = get(envoy, host, path, &[]);
     let answered = endpoint(&r).unwrap_or_else(|e| panic!("{host}: {e}"));
-    let cookie = cookie_pair(&r, name).unwrap_or_else(|| panic!("{host}: no {name} cookie: {:?}", set_cookies(&r)));
+    let cookie =
+        cookie_pair(&r, name).unwrap_or_else(|| panic!("{host}: no {name} cookie: {:?}", set_cookies(&r)));
     (answered, cookie)
 }
 
@@ -97,7 +105,10 @@ fn balanced_sessions_stick_everywhere_with_exact_attributes() {
     // Path=/app; HttpOnly; SameSite=Lax — in lua-resty-cookie's order.
     let (value, attributes) = cookie.split_once("; ").unwrap();
     let (key, backend) = value.strip_prefix("BAL=").unwrap().split_once('|').unwrap();
-    assert!(key.len() == 32 && key.bytes().all(|c| c.is_ascii_hexdigit()), "{cookie}");
+    assert!(
+        key.len() == 32 && key.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{cookie}"
+    );
     assert_eq!(backend, backend_key(&backend_name("web", "bal", "80")));
     let expires_ok = (before..=after).any(|t| {
         attributes
@@ -117,6 +128,11 @@ fn balanced_sessions_stick_everywhere_with_exact_attributes() {
             assert!(set.is_empty(), "{set:?}");
         }
     }
+    // The upstream's own cookie is kept beside the session cookie.
+    let r = get(&a, BAL, "/app", &[("x-echo-set-cookie", b"upstream=1; Path=/")]);
+    let cookies = set_cookies(&r);
+    assert!(cookies.contains(&"upstream=1; Path=/"), "{cookies:?}");
+    assert!(cookies.iter().any(|c| c.starts_with("BAL=")), "{cookies:?}");
     // The plain Ingress's path to the same service honours the cookie and never sets one.
     assert_eq!(visit(&a, BAL, "/other", Some(&pair)), (first.clone(), vec![]));
     assert!(visit(&a, BAL, "/other", None).1.is_empty());
@@ -131,16 +147,28 @@ fn balanced_scale_up_moves_at_most_the_new_endpoints_share() {
     let three = fleet.envoy("affinity-3", &[]);
     // Any key is a session (ingress-nginx hashes whatever the cookie holds): 200 of them.
     let keys: Vec<String> = (0..200).map(|i| format!("BAL=session{i}|x")).collect();
-    let before: Vec<String> = keys.iter().map(|k| visit(&three, BAL, "/app", Some(k)).0).collect();
+    let before: Vec<String> = keys
+        .iter()
+        .map(|k| visit(&three, BAL, "/app", Some(k)).0)
+        .collect();
     drop(three);
     let added = fleet.scale_up("web/bal:80");
     let four = fleet.envoy("affinity-4", &[]);
-    let after: Vec<String> = keys.iter().map(|k| visit(&four, BAL, "/app", Some(k)).0).collect();
+    let after: Vec<String> = keys
+        .iter()
+        .map(|k| visit(&four, BAL, "/app", Some(k)).0)
+        .collect();
     let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
     let to_new = after.iter().filter(|a| **a == added).count();
     // Consistent hashing: about 1/4 move (Maglev a little more); a plain modulo would move 3/4.
+    eprintln!(
+        "scale-up 3 -> 4 endpoints: {moved} of 200 balanced sessions moved, {to_new} now on the new one"
+    );
     assert!(to_new > 0, "the new endpoint {added} took no session");
-    assert!(moved <= 90, "{moved} of 200 sessions moved when a 4th endpoint was added");
+    assert!(
+        moved <= 90,
+        "{moved} of 200 sessions moved when a 4th endpoint was added"
+    );
 }
 
 #[test]
@@ -164,6 +192,28 @@ fn persistent_sessions_survive_scaling_and_replicas() {
         assert_eq!(cookie, expected, "answered by {answered}");
         sessions.push((answered, cookie));
     }
+    // Secure because the annotation says so; SameSite=None except for browsers that mishandle it.
+    let full = |user_agent: &[u8]| {
+        let raw = format!("GET / HTTP/1.1\r\nhost: {PER}\r\nuser-agent: ").into_bytes();
+        let request = [
+            raw,
+            user_agent.to_vec(),
+            b"\r\nconnection: close\r\n\r\n".to_vec(),
+        ]
+        .concat();
+        let r = http::send(a.addr, &request);
+        set_cookies(&r).first().map(|c| {
+            c.split_once("; ")
+                .map_or("", |(_, attributes)| attributes)
+                .to_string()
+        })
+    };
+    assert_eq!(
+        full(b"curl/8.5").as_deref(),
+        Some("Path=/; Secure; HttpOnly; SameSite=None")
+    );
+    let old_chrome = b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/65.0.3325.181 Safari/537.36";
+    assert_eq!(full(old_chrome).as_deref(), Some("Path=/; Secure; HttpOnly"));
     let distinct: BTreeSet<&String> = sessions.iter().map(|(e, _)| e).collect();
     assert!(distinct.len() >= 2, "12 new sessions all on {distinct:?}");
     let (pinned, cookie) = sessions[0].clone();
@@ -199,7 +249,10 @@ fn persistent_sessions_survive_scaling_and_replicas() {
         .collect();
     assert!(new_cookie.contains(&endpoint_key(&name, &addresses[&moved_to].parse().unwrap())));
     for _ in 0..10 {
-        assert_eq!(visit(&down, PER, "/", Some(&new_cookie)), (moved_to.clone(), vec![]));
+        assert_eq!(
+            visit(&down, PER, "/", Some(&new_cookie)),
+            (moved_to.clone(), vec![])
+        );
     }
 }
 
@@ -211,7 +264,10 @@ fn hostile_cookies_and_spoofed_session_headers() {
     let huge = format!("BAL={}", "k".repeat(6000));
     let many: String = (0..300).map(|i| format!("c{i}=v{i}; ")).collect::<String>() + "BAL=abc|def";
     let hostile: Vec<(&str, Vec<u8>)> = vec![
-        ("forged key", b"BAL=../../etc/passwd|x; PER=0123456789abcdef0123456789abcdef|x".to_vec()),
+        (
+            "forged key",
+            b"BAL=../../etc/passwd|x; PER=0123456789abcdef0123456789abcdef|x".to_vec(),
+        ),
         ("not UTF-8", b"BAL=\xff\xfe\xfd|\xc3\x28; PER=\xff|\xff".to_vec()),
         ("huge", huge.into_bytes()),
         ("many", many.into_bytes()),
@@ -222,7 +278,10 @@ fn hostile_cookies_and_spoofed_session_headers() {
         for (host, service) in [(BAL, "bal"), (PER, "per")] {
             let r = get(&envoy, host, "/app", &[("cookie", cookie)]);
             match endpoint(&r) {
-                Ok(e) => assert!(e.starts_with(&format!("{service}#")), "{label} on {host}: reached {e}"),
+                Ok(e) => assert!(
+                    e.starts_with(&format!("{service}#")),
+                    "{label} on {host}: reached {e}"
+                ),
                 Err(e) => panic!("{label} on {host}: {e}"),
             }
         }
@@ -231,20 +290,36 @@ fn hostile_cookies_and_spoofed_session_headers() {
     let spoofed_session = base64::encode(per_two.as_bytes());
     let per_spread: BTreeSet<String> = (0..20)
         .map(|_| {
-            let r = get(&envoy, PER, "/", &[("x-ingress-session", spoofed_session.as_bytes())]);
+            let r = get(
+                &envoy,
+                PER,
+                "/",
+                &[("x-ingress-session", spoofed_session.as_bytes())],
+            );
             endpoint(&r).unwrap()
         })
         .collect();
-    assert!(per_spread.len() >= 2, "x-ingress-session from the client pinned {per_spread:?}");
+    assert!(
+        per_spread.len() >= 2,
+        "x-ingress-session from the client pinned {per_spread:?}"
+    );
     let bal_spread: BTreeSet<String> = (0..30)
         .map(|_| endpoint(&get(&envoy, BAL, "/app", &[("x-ingress-affinity", b"fixed")])).unwrap())
         .collect();
-    assert!(bal_spread.len() >= 2, "x-ingress-affinity from the client pinned {bal_spread:?}");
+    assert!(
+        bal_spread.len() >= 2,
+        "x-ingress-affinity from the client pinned {bal_spread:?}"
+    );
     // The worker survived all of it, without a VM reload.
-    assert_eq!(visit(&envoy, BAL, "/other", None).0.split('#').next(), Some("bal"));
+    assert_eq!(
+        visit(&envoy, BAL, "/other", None).0.split('#').next(),
+        Some("bal")
+    );
     let stats = http::get(envoy.admin, "admin", "/stats?filter=wasm").body_text();
     assert!(
-        !stats.lines().any(|l| l.contains("vm_reload") && !l.ends_with(": 0")),
+        !stats
+            .lines()
+            .any(|l| l.contains("vm_reload") && !l.ends_with(": 0")),
         "the VM was reloaded:\n{stats}"
     );
 }

@@ -17,11 +17,17 @@ const HOSTS: &[(&str, &[(&str, &str)])] = &[
     ("always.test", &[("canary-by-header", "X-Canary")]),
     (
         "value.test",
-        &[("canary-by-header", "X-Canary"), ("canary-by-header-value", "beta")],
+        &[
+            ("canary-by-header", "X-Canary"),
+            ("canary-by-header-value", "beta"),
+        ],
     ),
     (
         "pattern.test",
-        &[("canary-by-header", "X-Canary"), ("canary-by-header-pattern", "^(beta|gamma)-[0-9]+$")],
+        &[
+            ("canary-by-header", "X-Canary"),
+            ("canary-by-header-pattern", "^(beta|gamma)-[0-9]+$"),
+        ],
     ),
     (
         "badpattern.test",
@@ -33,12 +39,18 @@ const HOSTS: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "cookie.test",
-        &[("canary-by-header", "X-Canary"), ("canary-by-cookie", "CanaryByCookie")],
+        &[
+            ("canary-by-header", "X-Canary"),
+            ("canary-by-cookie", "CanaryByCookie"),
+        ],
     ),
     ("w0.test", &[("canary-weight", "0")]),
     ("w100.test", &[("canary-weight", "100")]),
     ("w50.test", &[("canary-weight", "50")]),
-    ("w100of200.test", &[("canary-weight", "100"), ("canary-weight-total", "200")]),
+    (
+        "w100of200.test",
+        &[("canary-weight", "100"), ("canary-weight-total", "200")],
+    ),
     ("sticky.test", &[("canary-weight", "50")]),
 ];
 
@@ -118,18 +130,48 @@ fn canary_rules_and_precedence() {
     let none: &[(&str, &[u8])] = &[];
     // canary-by-header: always / never / anything else (weight 0: primary).
     check("no header", "always.test", none, "main");
-    check("header always", "always.test", &[("x-canary", b"always")], "canary");
-    check("header name is case-insensitive", "always.test", &[("X-CANARY", b"always")], "canary");
+    check(
+        "header always",
+        "always.test",
+        &[("x-canary", b"always")],
+        "canary",
+    );
+    check(
+        "header name is case-insensitive",
+        "always.test",
+        &[("X-CANARY", b"always")],
+        "canary",
+    );
     check("header never", "always.test", &[("x-canary", b"never")], "main");
     check("header other", "always.test", &[("x-canary", b"yes")], "main");
-    check("header not UTF-8", "always.test", &[("x-canary", b"\xff\xfe")], "main");
+    check(
+        "header not UTF-8",
+        "always.test",
+        &[("x-canary", b"\xff\xfe")],
+        "main",
+    );
     // canary-by-header-value: exact match only; `always` is nothing special.
     check("value match", "value.test", &[("x-canary", b"beta")], "canary");
     check("value case", "value.test", &[("x-canary", b"Beta")], "main");
-    check("value makes always ordinary", "value.test", &[("x-canary", b"always")], "main");
+    check(
+        "value makes always ordinary",
+        "value.test",
+        &[("x-canary", b"always")],
+        "main",
+    );
     // canary-by-header-pattern.
-    check("pattern match", "pattern.test", &[("x-canary", b"gamma-42")], "canary");
-    check("pattern miss", "pattern.test", &[("x-canary", b"gamma-x")], "main");
+    check(
+        "pattern match",
+        "pattern.test",
+        &[("x-canary", b"gamma-42")],
+        "canary",
+    );
+    check(
+        "pattern miss",
+        "pattern.test",
+        &[("x-canary", b"gamma-x")],
+        "main",
+    );
     // A pattern that does not compile: the primary, even with the cookie saying always (ingress-nginx e2e).
     check(
         "invalid pattern wins over the cookie",
@@ -144,9 +186,24 @@ fn canary_rules_and_precedence() {
         "canary",
     );
     // canary-by-cookie, after the header.
-    check("cookie always", "cookie.test", &[("cookie", b"a=1; CanaryByCookie=always")], "canary");
-    check("cookie never", "cookie.test", &[("cookie", b"CanaryByCookie=never")], "main");
-    check("cookie other", "cookie.test", &[("cookie", b"CanaryByCookie=badvalue")], "main");
+    check(
+        "cookie always",
+        "cookie.test",
+        &[("cookie", b"a=1; CanaryByCookie=always")],
+        "canary",
+    );
+    check(
+        "cookie never",
+        "cookie.test",
+        &[("cookie", b"CanaryByCookie=never")],
+        "main",
+    );
+    check(
+        "cookie other",
+        "cookie.test",
+        &[("cookie", b"CanaryByCookie=badvalue")],
+        "main",
+    );
     check(
         "header never beats cookie always",
         "cookie.test",
@@ -168,12 +225,22 @@ fn canary_rules_and_precedence() {
     // Weighted: 50 of 100, and 100 of 200, each over 400 requests.
     for host in ["w50.test", "w100of200.test"] {
         let canary = format!("canary-{}", slug(host));
-        let hits = (0..400).filter(|_| served_by(&envoy, host, none) == canary).count();
+        let hits = (0..400)
+            .filter(|_| served_by(&envoy, host, none) == canary)
+            .count();
         if !(140..=260).contains(&hits) {
-            failures.push(format!("{host}: {hits} of 400 requests reached the canary, expected 35-65%"));
+            failures.push(format!(
+                "{host}: {hits} of 400 requests reached the canary, expected 35-65%"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n  {}\n{}", failures.len(), failures.join("\n  "), envoy.log());
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n  {}\n{}",
+        failures.len(),
+        failures.join("\n  "),
+        envoy.log()
+    );
 }
 
 #[test]

@@ -219,10 +219,20 @@ pub fn plugin_configuration(max: usize) -> Result<Vec<u8>, Status> {
 /// `NotFound` for an absent header and `BadArgument` when the request headers are not available (outside
 /// `on_http_request_headers`, or after it returned `Continue`).
 pub fn request_header(name: &str) -> Result<Option<Vec<u8>>, Status> {
+    header(REQUEST_HEADERS, name)
+}
+
+/// A response header's first value, as bytes; `None` when absent. `BadArgument` when the response
+/// headers are not available (outside `on_http_response_headers`).
+pub fn response_header(name: &str) -> Result<Option<Vec<u8>>, Status> {
+    header(RESPONSE_HEADERS, name)
+}
+
+fn header(map: u32, name: &str) -> Result<Option<Vec<u8>>, Status> {
     // SAFETY: `name` is a live slice for the call; the out-pointers are the live locals of
     // `call_returning_bytes`.
     let (code, bytes) = call_returning_bytes(|data, size| unsafe {
-        proxy_get_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), data, size)
+        proxy_get_header_map_value(map, name.as_ptr(), name.len(), data, size)
     });
     match check(code) {
         Ok(()) => Ok(Some(bytes)),
@@ -250,16 +260,21 @@ pub fn set_request_header(name: &str, value: &[u8]) -> Result<(), Status> {
 /// Removes every value of a request header. Needed for an internal header the filter does not always
 /// write (a client's copy of a header that is written on every forward is already dropped by
 /// [`set_request_header`]). `BadArgument` when the request headers are not available.
-#[expect(dead_code, reason = "for the session-affinity headers, next")]
 pub fn remove_request_header(name: &str) -> Result<(), Status> {
     // SAFETY: `name` is live for the call; the host copies it.
     check(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
 }
 
+/// Removes every value of a response header (an internal header Envoy added for the filter).
+/// `BadArgument` when the response headers are not available.
+pub fn remove_response_header(name: &str) -> Result<(), Status> {
+    // SAFETY: `name` is live for the call; the host copies it.
+    check(unsafe { proxy_remove_header_map_value(RESPONSE_HEADERS, name.as_ptr(), name.len()) })
+}
+
 /// Adds a response header value next to the existing ones (`addCopy`): the way to add a `Set-Cookie`
 /// without dropping the upstream's. `BadArgument` when the response headers are not available (outside
 /// `on_http_response_headers`, or after it returned `Continue`).
-#[expect(dead_code, reason = "for the session-affinity cookie (Set-Cookie), next")]
 pub fn add_response_header(name: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: both slices are live for the call; the host copies them.
     check(unsafe {
@@ -353,7 +368,6 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
 /// Fills `buf` with random bytes from the host (WASI `random_get`; Envoy draws them from BoringSSL's
 /// `RAND_bytes`). Envoy answers errno 28 (`EINVAL`) for more than 64 KiB at once and 21 (`EFAULT`) if it
 /// cannot write the VM's memory.
-#[expect(dead_code, reason = "for canary weights and affinity cookies, next")]
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), Status> {
     // SAFETY: the host writes at most `buf.len()` bytes into `buf`, which is live and exclusively borrowed.
     match unsafe { random_get(buf.as_mut_ptr(), buf.len()) } {

@@ -2,7 +2,10 @@
 //!
 //! Thin on purpose: the root context loads the plugin configuration once per VM with [`crate::config::load`]
 //! and shares the compiled [`RouteTable`] with every request through an `Rc`; a request context reads the
-//! three pseudo-headers a decision needs, calls [`RouteTable::decide`] and applies the [`Decision`].
+//! three pseudo-headers a decision needs, calls [`RouteTable::decide_with`] (answering its questions —
+//! other headers, random numbers, the time — only when a route asks, see [`EnvoyRequest`]) and applies
+//! the [`Decision`]. A decision may leave work for the response: the session cookie, added in
+//! `on_http_response_headers` next to the upstream's own cookies.
 //!
 //! Never panics on input or on a host answer: every host call goes through [`host`], whose functions
 //! return `Result` and cannot panic (the SDK's `hostcalls` and its `Context` / `HttpContext` methods
@@ -13,14 +16,17 @@
 
 mod counters;
 mod host;
+mod request_context;
 
 use crate::config::{self, MAX_CONFIG_BYTES};
+use crate::decide::affinity::{ResponseWork, SESSION_HEADER};
 use crate::decide::{reply_body, Decision, Forward, Request, RouteTable};
 use crate::diagnostics::Diagnostic;
 use counters::{Counter, Counters};
 use log::{debug, error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use request_context::EnvoyRequest;
 use std::rc::Rc;
 
 proxy_wasm::main! {{
@@ -90,6 +96,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
             shared: self.shared.clone(),
+            response: None,
         }))
     }
 
@@ -112,6 +119,8 @@ fn log_diagnostics(diagnostics: &[Diagnostic]) {
 struct Stream {
     /// None only if no configuration was ever accepted (Envoy does not start then).
     shared: Option<Rc<Shared>>,
+    /// What the forwarded request's response needs (a session cookie).
+    response: Option<ResponseWork>,
 }
 
 impl Context for Stream {}
@@ -121,12 +130,63 @@ impl HttpContext for Stream {
         let Some(shared) = self.shared.clone() else {
             return local_reply(503, "not configured\n");
         };
-        route(&shared)
+        let (action, response) = route(&shared);
+        self.response = response;
+        action
+    }
+
+    /// Runs for upstream responses and for the filter's own local replies alike; only a forwarded
+    /// request of a table with session affinity has anything to do here.
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.as_deref() else {
+            return Action::Continue;
+        };
+        if shared.table.session_headers().contains(&SESSION_HEADER) {
+            finish_session(&shared.table, self.response.take());
+        } else if let Some(ResponseWork::SetCookie(cookie)) = self.response.take() {
+            add_set_cookie(&cookie);
+        }
+        Action::Continue
     }
 }
 
-/// Routes the request whose headers are being decoded.
-fn route(shared: &Shared) -> Action {
+/// Persistent affinity: Envoy's stateful session names the endpoint it chose in [`SESSION_HEADER`] when
+/// it differs from the pinned one (or none was pinned). That becomes the cookie; the header itself never
+/// reaches the client.
+fn finish_session(table: &RouteTable, work: Option<ResponseWork>) {
+    let chosen = match host::response_header(SESSION_HEADER) {
+        Ok(value) => value,
+        Err(status) => {
+            warn!("cannot read {SESSION_HEADER}: {status}");
+            None
+        }
+    };
+    if chosen.is_some() {
+        if let Err(status) = host::remove_response_header(SESSION_HEADER) {
+            warn!("cannot remove {SESSION_HEADER}: {status}");
+        }
+    }
+    match (work, chosen) {
+        (Some(ResponseWork::SetCookie(cookie)), _) => add_set_cookie(&cookie),
+        (Some(ResponseWork::PinEndpoint { affinity, attributes }), Some(chosen)) => {
+            match table.pinned_cookie(affinity, &attributes, &chosen) {
+                Some(cookie) => add_set_cookie(&cookie),
+                None => warn!("{SESSION_HEADER}: Envoy named no usable endpoint"),
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Adds a `Set-Cookie` beside the upstream's own (never replacing them).
+fn add_set_cookie(cookie: &str) {
+    if let Err(status) = host::add_response_header("set-cookie", cookie.as_bytes()) {
+        warn!("cannot add the session cookie: {status}");
+    }
+}
+
+/// Routes the request whose headers are being decoded; returns what its response will need.
+fn route(shared: &Shared) -> (Action, Option<ResponseWork>) {
     let table = &shared.table;
     let counters = &shared.counters;
     // A client never chooses the cluster, and its copies of the cluster header need no host call of
@@ -136,7 +196,7 @@ fn route(shared: &Shared) -> Action {
     // tests/e2e_security.rs (`a_client_cannot_choose_the_cluster`) checks both in Envoy.
     let (Some(authority), Some(path)) = (request_header(":authority"), request_header(":path")) else {
         counters.increment(Counter::Rejected);
-        return local_reply(400, "bad request\n");
+        return (local_reply(400, "bad request\n"), None);
     };
     let scheme = request_header(":scheme")
         .filter(|s| !s.is_empty())
@@ -146,16 +206,16 @@ fn route(shared: &Shared) -> Action {
         authority: &authority,
         path: &path,
     };
-    let decision = table.decide(&request);
+    let decision = table.decide_with(&request, &mut EnvoyRequest);
     debug!(
         "{} {}{} -> {:?}",
         request.scheme, request.authority, request.path, decision
     );
-    match decision {
-        Decision::Forward(forward) => match apply_forward(table.cluster_header(), &forward) {
+    let action = match decision {
+        Decision::Forward(forward) => match apply_forward(table, &forward) {
             Ok(()) => {
                 counters.increment(Counter::Routed);
-                Action::Continue
+                return (Action::Continue, forward.response);
             }
             Err(message) => {
                 error!("{message}");
@@ -175,7 +235,8 @@ fn route(shared: &Shared) -> Action {
             counters.increment(Counter::Rejected);
             local_reply(u32::from(status), reply_body(status))
         }
-    }
+    };
+    (action, None)
 }
 
 /// Reads a request header as UTF-8: `Some("")` when absent, None when its bytes are not UTF-8 (or the
@@ -192,13 +253,20 @@ fn request_header(name: &str) -> Option<String> {
 }
 
 /// Writes the decision into the request headers and makes Envoy re-select the route.
-fn apply_forward(cluster_header: &str, forward: &Forward<'_>) -> Result<(), String> {
-    set_request_header(cluster_header, forward.cluster)?;
+fn apply_forward(table: &RouteTable, forward: &Forward<'_>) -> Result<(), String> {
+    set_request_header(table.cluster_header(), forward.cluster)?;
     if let Some(path) = &forward.path {
         set_request_header(":path", path)?;
     }
     for (name, value) in &forward.headers {
         set_request_header(name, value)?;
+    }
+    // The session headers steer Envoy's endpoint choice: a client's copy of one the decision did not
+    // write must go (a written one replaced every copy already).
+    for name in table.session_headers() {
+        if !forward.headers.iter().any(|(n, _)| n == name) {
+            host::remove_request_header(name).map_err(|status| format!("cannot remove {name}: {status}"))?;
+        }
     }
     // ABI 0.2.1 modules get the route cache cleared on header writes; this keeps working when that ends.
     if let Err(status) = host::call_foreign_function(CLEAR_ROUTE_CACHE, &[]) {

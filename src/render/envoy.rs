@@ -127,11 +127,9 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
     let header = opts.cluster_header;
     let balanced = opts.affinity.values().any(|m| *m == AffinityMode::Balanced);
     let persistent = opts.affinity.values().any(|m| *m == AffinityMode::Persistent);
-    // Internal headers never reach an upstream.
+    // Internal headers never reach an upstream. The route strips them before the router picks the
+    // endpoint, so the one the route hashes is stripped later, by the router's upstream filters.
     let mut internal = vec![header];
-    if !opts.affinity.is_empty() {
-        internal.push(HASH_HEADER);
-    }
     if persistent {
         internal.push(SESSION_HEADER);
     }
@@ -140,16 +138,29 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
     } else {
         json!({"cluster_header": header})
     };
+    let mut router = json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"});
+    if !opts.affinity.is_empty() {
+        router["upstream_http_filters"] = json!([
+            {
+                "name": "envoy.filters.http.header_mutation",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                    "mutations": {"request_mutations": [{"remove": HASH_HEADER}]},
+                },
+            },
+            {
+                "name": "envoy.filters.http.upstream_codec",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec",
+                },
+            },
+        ]);
+    }
     let mut http_filters = vec![wasm_filter(opts)];
     if persistent {
         http_filters.push(stateful_session_filter());
     }
-    http_filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-        },
-    }));
+    http_filters.push(json!({"name": "envoy.filters.http.router", "typed_config": router}));
     json!({
         "name": LISTENER_NAME,
         "address": socket_address(&opts.listen.0, opts.listen.1),

@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 upstream that answers every request with JSON describing what it received:
 //! `{"service": NAME, "method": ..., "path": ..., "headers": {lower-case name: value}}` (the values of a
-//! repeated header joined with ", ").
+//! repeated header joined with ", "), plus `"endpoint": "ip:port"`, the address it listens on. A request
+//! carrying `x-echo-set-cookie: V` gets `Set-Cookie: V` back (an upstream's own cookie).
 //! Used by the end-to-end tests and by the demo (`examples/demo_backends.rs`). Loopback only.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -59,6 +60,7 @@ impl Drop for EchoServer {
 }
 
 fn serve(stream: TcpStream, service: &str) {
+    let endpoint = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(write_half) = stream.try_clone() else {
         return;
@@ -108,11 +110,16 @@ fn serve(stream: TcpStream, service: &str) {
                 return;
             }
         }
-        let body =
-            serde_json::json!({"service": service, "method": method, "path": path, "headers": headers})
-                .to_string();
+        let set_cookie = headers
+            .get("x-echo-set-cookie")
+            .and_then(serde_json::Value::as_str)
+            .map(|value| format!("set-cookie: {value}\r\n"))
+            .unwrap_or_default();
+        let body = serde_json::json!({"service": service, "endpoint": endpoint, "method": method,
+                                      "path": path, "headers": headers})
+        .to_string();
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n\r\n{}",
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}\r\n{}",
             body.len(),
             service,
             body

@@ -1,0 +1,51 @@
+//! The decision's questions about a request, answered from Envoy: other request headers (as bytes),
+//! random numbers (WASI's `random_get`, BoringSSL's `RAND_bytes` in Envoy) and the time (WASI's clock).
+//! Asked only when the matched route has a canary or session affinity.
+
+use super::host;
+use crate::decide::RequestContext;
+use log::warn;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct EnvoyRequest;
+
+impl RequestContext for EnvoyRequest {
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        match host::request_header(name) {
+            Ok(value) => value,
+            Err(status) => {
+                warn!("cannot read {name}: {status}");
+                None
+            }
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        match host::random_bytes(&mut bytes) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            Err(status) => {
+                // Never seen in Envoy; the clock keeps session keys apart should it ever happen.
+                warn!("random_get: {status}");
+                let nanos = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                splitmix64(nanos as u64)
+            }
+        }
+    }
+
+    fn now(&mut self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// One step of SplitMix64: spreads a counter or a clock reading over all 64 bits.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
