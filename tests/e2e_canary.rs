@@ -71,7 +71,7 @@ fn ingresses() -> Vec<Value> {
         };
         let mut primary = ingress(
             Some("shop"),
-            &format!("{s}"),
+            &s,
             primary_annotations,
             json!({"rules": [rule(Some(host), vec![path("/info", "Prefix", &format!("main-{s}"), 80)])]}),
         );
@@ -221,7 +221,6 @@ fn canary_rules_and_precedence() {
         check("weight 0", "w0.test", none, "main");
         check("weight 100", "w100.test", none, "canary");
     }
-    drop(check);
     // Weighted: 50 of 100, and 100 of 200, each over 400 requests.
     for host in ["w50.test", "w100of200.test"] {
         let canary = format!("canary-{}", slug(host));
