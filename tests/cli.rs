@@ -116,6 +116,72 @@ fn carried_plugin_config(envoy_yaml: &str) -> Value {
         .expect("the filter configuration in envoy.yaml")
 }
 
+// --- canary and session affinity ------------------------------------------------------------------------
+
+#[test]
+fn explain_names_the_canary_rule_and_the_session() {
+    let url = "http://v2.echo.192.168.49.5.sslip.io/";
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        CANARY,
+        "--url",
+        url,
+        "-H",
+        "X-Canary: always",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("decision: forward to cluster default/echo-v2-canary:3000"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "canary:   default/echo-v2-canary to the canary, service echo-v2-canary: canary-by-header is \"always\""
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        CANARY,
+        "--url",
+        url,
+        "-H",
+        "X-Canary: never",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["cluster"], "default/echo-v2:3000");
+    assert_eq!(v["canary"]["rule"], "HeaderNever");
+    assert_eq!(v["canary"]["toCanary"], false);
+    // A kept session: no new cookie; a new one: the Set-Cookie ingress-nginx would send.
+    let chat = "http://myproject.project.io/chatforyouio/x";
+    let out = run(&["explain", SEEDS_YAML, "--url", chat, "--cookie", "route=abc123|x"]);
+    assert!(
+        out.stdout
+            .contains("names a session of this backend: kept, no new cookie"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("header:   x-ingress-affinity: abc123"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&["explain", SEEDS_YAML, "--url", chat, "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["session"], "new");
+    let cookie = v["setCookie"].as_str().unwrap();
+    assert!(
+        cookie.starts_with("route=") && cookie.ends_with("; Path=/chatforyouio; HttpOnly"),
+        "{cookie}"
+    );
+}
+
 // --- check ----------------------------------------------------------------------------------------------
 
 #[test]
