@@ -13,12 +13,14 @@ pub fn validate_rule_host(host: &str) -> Result<(), &'static str> {
     for label in name.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
             return Err(
-                "is not a valid host: expected a DNS name like foo.bar.com or *.foo.com, without port",
+                "is not a valid host: expected a lower-case DNS name like foo.bar.com or *.foo.com, without port",
             );
         }
     }
@@ -34,7 +36,16 @@ mod tests {
     fn rule_hosts() {
         assert!(validate_rule_host("foo.bar.com").is_ok());
         assert!(validate_rule_host("*.foo.com").is_ok());
-        for bad in ["*", "*.", "foo.com:80", "a..b", "a.*.b", "foo.com.", "a b"] {
+        for bad in [
+            "*",
+            "*.",
+            "foo.com:80",
+            "a..b",
+            "a.*.b",
+            "foo.com.",
+            "a b",
+            "Foo.com",
+        ] {
             assert!(validate_rule_host(bad).is_err(), "{bad}");
         }
     }
