@@ -141,7 +141,10 @@ fn load_files(files: &[String]) -> Result<Loaded, ExitCode> {
         ExitCode::FAILURE
     })?;
     let mut diagnostics = inputs.notes.clone();
-    let compiled = match ingress_wasm::config::load_value(&inputs.config) {
+    // The bytes `render` writes into the filter, loaded by the filter's own entry point: the same limits
+    // (size included) and the same messages.
+    let bytes = inputs.config.to_string().into_bytes();
+    let compiled = match ingress_wasm::config::load(&bytes) {
         Ok(compiled) => {
             diagnostics.extend(compiled.warnings.iter().cloned());
             Some(compiled)
