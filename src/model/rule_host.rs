@@ -10,6 +10,15 @@ pub fn validate_rule_host(host: &str) -> Result<(), &'static str> {
     if host.len() > 253 {
         return Err("is longer than 253 characters");
     }
+    // As the API server (which also reads leading zeros, `010.0.0.1`, as an address).
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("is an IP address: a rule host must be a DNS name");
+    }
     for label in name.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
@@ -36,6 +45,7 @@ mod tests {
     fn rule_hosts() {
         assert!(validate_rule_host("foo.bar.com").is_ok());
         assert!(validate_rule_host("*.foo.com").is_ok());
+        assert!(validate_rule_host("1.2.3.example").is_ok());
         for bad in [
             "*",
             "*.",
