@@ -10,6 +10,7 @@ use crate::compile::{compile, Endpoints};
 use crate::decide::RouteTable;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::ingress::parse_ingress;
+use crate::model::json::{read_value, ReadError};
 use crate::model::settings::Settings;
 use serde_json::Value;
 
@@ -37,14 +38,39 @@ pub fn load(bytes: &[u8]) -> Result<Compiled, Vec<Diagnostic>> {
             format!("is {} bytes; the limit is {MAX_CONFIG_BYTES}", bytes.len()),
         )]);
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(vec![Diagnostic::error(
+                "config",
+                "",
+                format!("is not UTF-8 text: {e}"),
+            )])
+        }
+    };
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let value = read_value(&mut reader).and_then(|value| {
+        reader.end().map_err(ReadError::Syntax)?;
+        Ok(value)
+    });
+    match value {
         Ok(value) => load_value(&value),
-        Err(e) => Err(vec![Diagnostic::error(
+        Err(ReadError::DuplicateKey { field, detail }) => Err(vec![duplicate_key(&field, &detail)]),
+        Err(ReadError::Syntax(e)) => Err(vec![Diagnostic::error(
             "config",
             "",
             format!("is not valid JSON: {e}"),
         )]),
     }
+}
+
+/// The error for a key given twice in one object of the configuration (`field` is its path).
+pub fn duplicate_key(field: &str, detail: &str) -> Diagnostic {
+    Diagnostic::error(
+        "config",
+        field,
+        format!("is given twice ({detail}): readers disagree on which value counts"),
+    )
 }
 
 /// Loads an already parsed configuration (the CLI reads YAML into the same JSON values).
@@ -227,4 +253,42 @@ pub fn plugin_config(items: Vec<Value>, settings: Option<Value>) -> Value {
         wrapper.insert("settings".into(), settings);
     }
     Value::Object(wrapper)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn errors(bytes: &[u8]) -> Vec<String> {
+        match load(bytes) {
+            Ok(_) => vec![],
+            Err(diags) => diags.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn bytes_the_loader_refuses_before_reading_ingresses() {
+        let e =
+            errors(b"{\"kind\": \"List\", \"items\": [{\"metadata\": {\"name\": \"a\", \"name\": \"b\"}}]}");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "config: items[0].metadata.name: is given twice (duplicate key \"name\" at line 1"
+            ),
+            "{e:?}"
+        );
+        let e = errors(b"{\"ingresses\": [], \"settings\": {\"semantics\": \"caf\xe9\"}}");
+        assert!(
+            e[0].starts_with("config: is not UTF-8 text: invalid utf-8 sequence"),
+            "{e:?}"
+        );
+        let e = errors(b"{\"ingresses\": []} {\"ingresses\": []}");
+        assert!(
+            e[0].starts_with("config: is not valid JSON: trailing characters"),
+            "{e:?}"
+        );
+        assert!(load(b" \n").is_ok());
+        assert!(load(b"{\"ingresses\": [], \"settings\": null}").is_ok());
+    }
 }

@@ -5,10 +5,11 @@
 //! the wrapper `{"ingresses": ..., "settings": {...}}`. All Ingress items are gathered; the settings may
 //! be given by any number of documents as long as they agree.
 
-use ingress_wasm::config::{plugin_config, split_document};
+use ingress_wasm::config::{duplicate_key, plugin_config, split_document};
 use ingress_wasm::diagnostics::Diagnostics;
+use ingress_wasm::model::json::{read_value, ReadError};
 use ingress_wasm::Diagnostic;
-use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -137,17 +138,23 @@ fn parse_documents(file: &str, label: &str, text: &str) -> Result<Vec<(usize, Va
     let mut documents = Vec::new();
     match format {
         Format::Json => {
-            for (i, value) in serde_json::Deserializer::from_str(text)
-                .into_iter::<Value>()
-                .enumerate()
-            {
-                let value = value.map_err(|e| format!("{label}: invalid JSON: {e}"))?;
-                documents.push((i + 1, value));
+            // Document boundaries first (syntax errors with their line in the file), then each document
+            // by the loader's own reader, which refuses duplicate keys as the filter does.
+            let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
+            let mut start = 0;
+            while let Some(next) = stream.next() {
+                next.map_err(|e| format!("{label}: invalid JSON: {e}"))?;
+                let end = stream.byte_offset();
+                let document = text.get(start..end).unwrap_or_default();
+                let value = read_value(&mut serde_json::Deserializer::from_str(document))
+                    .map_err(|e| read_error(label, e, |e| format!("invalid JSON: {e}")))?;
+                documents.push((documents.len() + 1, value));
+                start = end;
             }
         }
         Format::Yaml => {
             for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-                let value = Value::deserialize(document).map_err(|e| yaml_error(label, &e))?;
+                let value = read_value(document).map_err(|e| read_error(label, e, yaml_error))?;
                 if !value.is_null() {
                     documents.push((i + 1, value));
                 }
@@ -157,17 +164,30 @@ fn parse_documents(file: &str, label: &str, text: &str) -> Result<Vec<(usize, Va
     Ok(documents)
 }
 
-fn yaml_error(label: &str, e: &serde_yaml_ng::Error) -> String {
+/// A document that could not be read: a duplicate key is reported as the loader reports it, with the
+/// file in place of `config`.
+fn read_error<E>(label: &str, e: ReadError<E>, syntax: impl Fn(&E) -> String) -> String {
+    match e {
+        ReadError::DuplicateKey { field, detail } => {
+            let mut d = duplicate_key(&field, &detail);
+            d.object = label.to_string();
+            d.to_string()
+        }
+        ReadError::Syntax(e) => format!("{label}: {}", syntax(&e)),
+    }
+}
+
+fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     let text = e.to_string();
     match e.location() {
         Some(at) if !text.contains("line ") => {
             format!(
-                "{label}: invalid YAML at line {} column {}: {text}",
+                "invalid YAML at line {} column {}: {text}",
                 at.line(),
                 at.column()
             )
         }
-        _ => format!("{label}: invalid YAML: {text}"),
+        _ => format!("invalid YAML: {text}"),
     }
 }
 
@@ -223,6 +243,20 @@ mod tests {
         let e = parse_documents("f.yaml", "f.yaml", "a: 1\nb: [\n").unwrap_err();
         assert!(
             e.starts_with("f.yaml: invalid YAML") && e.contains("line "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_in_json_and_yaml_documents() {
+        let e = parse_documents("f.json", "f.json", "{\"a\": 1}\n{\"b\": {\"c\": 1, \"c\": 2}}").unwrap_err();
+        assert!(
+            e.starts_with("f.json: b.c: is given twice (duplicate key \"c\""),
+            "{e}"
+        );
+        let e = parse_documents("f.yaml", "f.yaml", "a: 1\n---\nb:\n  - c: 1\n    c: 2\n").unwrap_err();
+        assert!(
+            e.starts_with("f.yaml: b[0].c: is given twice (") && e.contains("duplicate key \"c\" at line 4"),
             "{e}"
         );
     }

@@ -157,7 +157,10 @@ fn load_files(files: &[String], endpoints: Option<&str>) -> Result<Loaded, ExitC
         ingress_wasm::config::set_endpoints(&mut inputs.config, &endpoints);
     }
     let mut diagnostics = inputs.notes.clone();
-    let compiled = match ingress_wasm::config::load_value(&inputs.config) {
+    // The bytes `render` writes into the filter, loaded by the filter's own entry point: the same limits
+    // (size included) and the same messages.
+    let bytes = inputs.config.to_string().into_bytes();
+    let compiled = match ingress_wasm::config::load(&bytes) {
         Ok(compiled) => {
             diagnostics.extend(compiled.warnings.iter().cloned());
             Some(compiled)

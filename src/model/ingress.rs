@@ -108,20 +108,19 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
         );
         return None;
     };
-    let metadata = obj.get("metadata").and_then(Value::as_object);
-    let name = metadata
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let namespace = match metadata.and_then(|m| m.get("namespace")) {
-        None | Some(Value::Null) => "default",
-        Some(v) => v.as_str().unwrap_or(""),
+    let metadata_value = obj.get("metadata").filter(|m| !m.is_null());
+    let metadata = metadata_value.and_then(Value::as_object);
+    let name_value = metadata.and_then(|m| m.get("name")).filter(|n| !n.is_null());
+    let name = name_value.and_then(Value::as_str).unwrap_or("");
+    let namespace_value = metadata.and_then(|m| m.get("namespace")).filter(|n| !n.is_null());
+    let namespace = namespace_value.map_or(Some("default"), Value::as_str);
+    // Only names the API server would accept become the object's name in messages and routes; anything
+    // else is named by its position.
+    let id = match namespace {
+        Some(ns) if is_dns_label(ns) && is_dns_subdomain(name) => format!("{ns}/{name}"),
+        _ => format!("items[{position}]"),
     };
-    let id = if name.is_empty() {
-        format!("items[{position}]")
-    } else {
-        format!("{namespace}/{name}")
-    };
+    let namespace = namespace.unwrap_or("");
     let r = Reader { id: &id };
     if let Some(kind) = obj.get("kind") {
         if kind.as_str() != Some("Ingress") {
@@ -138,15 +137,27 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
             );
         }
     }
-    match metadata {
-        None => diags.error(&id, "metadata", "required"),
-        Some(_) if name.is_empty() => diags.error(&id, "metadata.name", "required, a non-empty string"),
-        Some(m) => {
-            if !is_dns_label(namespace) {
+    match (metadata_value, metadata) {
+        (None, _) => diags.error(&id, "metadata", "required"),
+        (Some(v), None) => diags.error(&id, "metadata", format!("must be an object, found {v}")),
+        (Some(_), Some(_)) => {
+            match name_value {
+                None => diags.error(&id, "metadata.name", "required, a non-empty string"),
+                Some(v) if !v.is_string() => {
+                    diags.error(&id, "metadata.name", format!("must be a string, found {v}"))
+                }
+                Some(_) if !is_dns_subdomain(name) => diags.error(
+                    &id,
+                    "metadata.name",
+                    format!("{name:?} is not a valid name: {DNS_SUBDOMAIN}"),
+                ),
+                Some(_) => {}
+            }
+            if let Some(v) = namespace_value.filter(|_| !is_dns_label(namespace)) {
                 diags.error(
                     &id,
                     "metadata.namespace",
-                    format!("{} is not a valid namespace", m["namespace"]),
+                    format!("{v} is not a valid namespace: at most 63 lower-case letters, digits and '-'"),
                 );
             }
         }
@@ -165,27 +176,10 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
             }
         },
     };
-    let mut annotations = BTreeMap::new();
-    if let Some(value) = metadata.and_then(|m| m.get("annotations")) {
-        match value {
-            Value::Null => {}
-            Value::Object(map) => {
-                for (key, v) in map {
-                    match v.as_str() {
-                        Some(s) => {
-                            annotations.insert(key.clone(), s.to_string());
-                        }
-                        None => diags.error(
-                            &id,
-                            &format!("metadata.annotations.{key}"),
-                            "annotation values must be strings (quote booleans and numbers in YAML)",
-                        ),
-                    }
-                }
-            }
-            _ => diags.error(&id, "metadata.annotations", "must be an object of strings"),
-        }
-    }
+    let annotations = match metadata.and_then(|m| m.get("annotations")) {
+        None => BTreeMap::new(),
+        Some(value) => read_annotations(&id, value, diags),
+    };
     let spec = match obj.get("spec") {
         None | Some(Value::Null) => {
             diags.error(&id, "spec", "required");
@@ -201,7 +195,17 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
     let spec = spec.unwrap_or(&empty);
     let class = match spec.get("ingressClassName") {
         None | Some(Value::Null) => annotations.get(CLASS_ANNOTATION).cloned(),
-        Some(v) => r.string(v, "spec.ingressClassName", diags),
+        Some(v) => r.string(v, "spec.ingressClassName", diags).filter(|class| {
+            let valid = is_dns_subdomain(class);
+            if !valid {
+                diags.error(
+                    &id,
+                    "spec.ingressClassName",
+                    format!("{class:?} is not a valid class name: {DNS_SUBDOMAIN}"),
+                );
+            }
+            valid
+        }),
     };
     let default_backend = match spec.get("defaultBackend") {
         None | Some(Value::Null) => None,
@@ -245,6 +249,54 @@ pub fn parse_ingress(value: &Value, position: usize, diags: &mut Diagnostics) ->
     })
 }
 
+/// The API server's limit on all annotations of one object together (keys and values).
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 << 10;
+
+/// `metadata.annotations`: string values under qualified-name keys, at most 256 KiB in all, as the API
+/// server requires.
+fn read_annotations(id: &str, value: &Value, diags: &mut Diagnostics) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::new();
+    let map = match value {
+        Value::Null => return annotations,
+        Value::Object(map) => map,
+        _ => {
+            diags.error(id, "metadata.annotations", "must be an object of strings");
+            return annotations;
+        }
+    };
+    let mut total = 0usize;
+    for (key, v) in map {
+        total = total.saturating_add(key.len());
+        if !is_qualified_name(key) {
+            diags.error(
+                id,
+                "metadata.annotations",
+                format!("{key:?} is not a valid annotation key: [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.', the prefix a DNS name"),
+            );
+            continue;
+        }
+        match v.as_str() {
+            Some(s) => {
+                total = total.saturating_add(s.len());
+                annotations.insert(key.clone(), s.to_string());
+            }
+            None => diags.error(
+                id,
+                &format!("metadata.annotations.{key}"),
+                "annotation values must be strings (quote booleans and numbers in YAML)",
+            ),
+        }
+    }
+    if total > MAX_ANNOTATIONS_BYTES {
+        diags.error(
+            id,
+            "metadata.annotations",
+            format!("are {total} bytes together; the limit is {MAX_ANNOTATIONS_BYTES} (as the Kubernetes API server's)"),
+        );
+    }
+    annotations
+}
+
 /// Field readers bound to one object's id, so every message names the object.
 struct Reader<'a> {
     id: &'a str,
@@ -258,6 +310,29 @@ impl Reader<'_> {
                 diags.error(self.id, field, format!("must be a string, found {v}"));
                 None
             }
+        }
+    }
+
+    /// `parent.key`: a non-empty string.
+    fn required_string(
+        &self,
+        parent: &Map<String, Value>,
+        field: &str,
+        key: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<String> {
+        let field = format!("{field}.{key}");
+        match parent.get(key).filter(|v| !v.is_null()) {
+            None => {
+                diags.error(self.id, &field, "required");
+                None
+            }
+            Some(v) => self.string(v, &field, diags).filter(|s| {
+                if s.is_empty() {
+                    diags.error(self.id, &field, "must not be empty");
+                }
+                !s.is_empty()
+            }),
         }
     }
 
@@ -394,6 +469,16 @@ impl Reader<'_> {
             }
             Some(p) => self.string(p, &format!("{field}.path"), diags)?,
         };
+        if path_type != PathType::ImplementationSpecific {
+            if let Some(bad) = api_server_path_error(&path) {
+                diags.error(
+                    self.id,
+                    &format!("{field}.path"),
+                    format!("{path:?} {bad} (refused for pathType {})", path_type.as_str()),
+                );
+                return None;
+            }
+        }
         let backend = match m.get("backend") {
             None | Some(Value::Null) => {
                 diags.error(self.id, &format!("{field}.backend"), "required");
@@ -424,9 +509,12 @@ impl Reader<'_> {
             (None, Some(res)) => {
                 let f = format!("{field}.resource");
                 let res = self.object(res, &f, diags)?;
-                let kind = res.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-                let name = res.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-                Some(Backend::Resource { kind, name })
+                let kind = self.required_string(res, &f, "kind", diags);
+                let name = self.required_string(res, &f, "name", diags);
+                Some(Backend::Resource {
+                    kind: kind?,
+                    name: name?,
+                })
             }
             (Some(svc), None) => {
                 let f = format!("{field}.service");
@@ -493,6 +581,56 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// What the API server refuses in an `Exact` or `Prefix` path: segments Envoy's normalization removes
+/// from every request (so the rule could never match), and an escaped slash.
+fn api_server_path_error(path: &str) -> Option<String> {
+    for sequence in ["//", "/./", "/../", "%2f", "%2F"] {
+        if path.contains(sequence) {
+            return Some(format!("must not contain {sequence:?}"));
+        }
+    }
+    for suffix in ["/..", "/."] {
+        if path.ends_with(suffix) {
+            return Some(format!("must not end with {suffix:?}"));
+        }
+    }
+    None
+}
+
+const DNS_SUBDOMAIN: &str = "at most 253 lower-case letters, digits, '-' and '.' (an RFC 1123 subdomain)";
+
+/// RFC 1123 subdomain as Kubernetes validates object names: dot-separated labels of lower-case letters,
+/// digits and '-', each starting and ending with a letter or digit, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Annotation keys as the API server validates them (case-insensitively): an optional DNS-subdomain
+/// prefix and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with
+/// a letter or digit.
+fn is_qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    prefix.is_none_or(|p| is_dns_subdomain(&p.to_ascii_lowercase()))
+        && !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// RFC 1123 label (namespaces and Service names).
@@ -604,5 +742,105 @@ mod tests {
             assert!(ing.is_none(), "{host}");
             assert!(errs[0].contains("spec.rules[0].host"), "{errs:?}");
         }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn names_and_namespaces_the_api_server_refuses_are_errors_never_ids() {
+        for (field, value) in [
+            ("name", json!("Game\nerror: forged")),
+            ("name", json!("a".repeat(254))),
+            ("name", json!("-a")),
+            ("name", json!(42)),
+            ("namespace", json!("Game")),
+            ("namespace", json!(["game-prod"])),
+        ] {
+            let mut v = game();
+            v["metadata"][field] = value.clone();
+            let (ing, errs) = parse(v);
+            assert!(ing.is_none(), "{value}");
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert!(
+                errs[0].starts_with(&format!("items[0]: metadata.{field}: ")),
+                "{errs:?}"
+            );
+        }
+        let mut v = game();
+        v["metadata"] = json!("game-ingress");
+        let (_, errs) = parse(v);
+        assert_eq!(
+            errs,
+            vec!["items[0]: metadata: must be an object, found \"game-ingress\""]
+        );
+        let mut v = game();
+        v["metadata"]["name"] = json!("game.ingress-1");
+        assert!(parse(v).0.is_some(), "dots are fine in names");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn annotation_keys_and_size_are_checked_as_the_api_server_does() {
+        let mut v = game();
+        v["metadata"]["annotations"] = json!({
+            "nginx.ingress.kubernetes.io/x\nerror: forged": "1",
+            "Example.COM/Mixed_Case.ok": "fine",
+            "/no-prefix": "1",
+        });
+        let (_, errs) = parse(v);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs
+            .iter()
+            .all(|e| e.starts_with("game-prod/game-ingress: metadata.annotations: \"")));
+        let mut v = game();
+        v["metadata"]["annotations"] = json!({"a": "x".repeat(MAX_ANNOTATIONS_BYTES)});
+        let (_, errs) = parse(v);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("game-prod/game-ingress: metadata.annotations: are 262145 bytes"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn other_values_the_api_server_refuses() {
+        let cases = [
+            ("/spec/ingressClassName", json!("Nginx"), "spec.ingressClassName"),
+            (
+                "/spec/rules/0/http/paths/0/path",
+                json!("/lobby/../admin"),
+                "spec.rules[0].http.paths[0].path",
+            ),
+            (
+                "/spec/rules/0/http/paths/0/path",
+                json!("/lobby%2Fadmin"),
+                "spec.rules[0].http.paths[0].path",
+            ),
+            (
+                "/spec/rules/0/http/paths/0/path",
+                json!("/lobby/."),
+                "spec.rules[0].http.paths[0].path",
+            ),
+            (
+                "/spec/rules/0/http/paths/0/backend",
+                json!({"resource": {"kind": 5, "name": "bucket"}}),
+                "spec.rules[0].http.paths[0].backend.resource.kind",
+            ),
+            (
+                "/spec/rules/0/http/paths/0/backend",
+                json!({"resource": {"kind": "Bucket"}}),
+                "spec.rules[0].http.paths[0].backend.resource.name",
+            ),
+        ];
+        for (pointer, value, field) in cases {
+            let mut v = game();
+            *v.pointer_mut(pointer).unwrap() = value.clone();
+            let (ing, errs) = parse(v);
+            assert!(ing.is_none(), "{value}");
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert!(
+                errs[0].starts_with(&format!("game-prod/game-ingress: {field}: ")),
+                "{errs:?}"
+            );
+        }
+        // ImplementationSpecific paths are the implementation's business.
+        let mut v = game();
+        v["spec"]["rules"][0]["http"]["paths"][0]["pathType"] = json!("ImplementationSpecific");
+        v["spec"]["rules"][0]["http"]["paths"][0]["path"] = json!("/a//b");
+        assert!(parse(v).0.is_some());
     }
 }

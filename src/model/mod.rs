@@ -4,6 +4,7 @@
 
 pub mod annotations;
 pub mod ingress;
+pub mod json;
 pub mod rule_host;
 pub mod settings;
 pub mod timestamp;
