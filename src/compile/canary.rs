@@ -6,7 +6,7 @@
 
 use super::affinity::AffinityBuild;
 use super::regex_paths::{compile_search, RegexBudget};
-use super::route_info;
+use super::{default_backend_info, route_info};
 use crate::decide::canary::{Canary, CanaryId, CanaryRules, HeaderPattern};
 use crate::decide::{Backend, RouteId, RouteInfo};
 use crate::diagnostics::Diagnostics;
@@ -107,17 +107,7 @@ pub(super) fn attach(
         let mut own: HashMap<String, CanaryId> = HashMap::new();
         let mut targets: Vec<(String, Backend, Vec<RouteId>)> = Vec::new();
         if let Some(b) = &ingress.default_backend {
-            if let Some(info) = route_info(
-                ingress,
-                "spec.defaultBackend",
-                None,
-                "",
-                None,
-                false,
-                b,
-                settings,
-                diags,
-            ) {
+            if let Some(info) = default_backend_info(ingress, b, settings, diags) {
                 targets.push((
                     "spec.defaultBackend".into(),
                     info.backend,

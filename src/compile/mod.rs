@@ -72,17 +72,7 @@ pub fn compile(
         let id = ingress.id();
         warn_unserved_tls(ingress, diags);
         let default_route = ingress.default_backend.as_ref().and_then(|b| {
-            let info = route_info(
-                ingress,
-                "spec.defaultBackend",
-                None,
-                "",
-                None,
-                false,
-                b,
-                settings,
-                diags,
-            )?;
+            let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
                 ..info
@@ -355,6 +345,26 @@ fn warn_unserved_tls(ingress: &Ingress, diags: &mut Diagnostics) {
             ),
         );
     }
+}
+
+/// The route of an Ingress's `spec.defaultBackend`.
+pub(super) fn default_backend_info(
+    ingress: &Ingress,
+    backend: &IngressBackend,
+    settings: &Settings,
+    diags: &mut Diagnostics,
+) -> Option<RouteInfo> {
+    route_info(
+        ingress,
+        "spec.defaultBackend",
+        None,
+        "",
+        None,
+        false,
+        backend,
+        settings,
+        diags,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
