@@ -107,17 +107,7 @@ impl RegexPaths {
                 "more than {MAX_REGEX_PATHS} regex paths in the configuration"
             ));
         }
-        let regex = Regex::builder()
-            .syntax(syntax_config(case_insensitive))
-            .configure(
-                Regex::config()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .utf8_empty(false)
-                    .nfa_size_limit(Some(budget.memory_left))
-                    .onepass_size_limit(Some(budget.memory_left))
-                    .dfa_size_limit(Some(budget.memory_left))
-                    .hybrid_cache_capacity(HOST_DFA_CACHE),
-            )
+        let regex = builder(case_insensitive, budget, HOST_DFA_CACHE)
             .build_many(&patterns.iter().map(|(p, _)| *p).collect::<Vec<_>>())
             .map_err(|e| match e.size_limit() {
                 Some(_) => format!(
@@ -163,6 +153,22 @@ impl RegexPaths {
     }
 }
 
+/// A regex builder bounded by what the configuration's budget has left, with a lazy-DFA cache of
+/// `dfa_cache` bytes; first match in pattern order (leftmost-first).
+fn builder(case_insensitive: bool, budget: &RegexBudget, dfa_cache: usize) -> regex_automata::meta::Builder {
+    let mut builder = Regex::builder();
+    builder.syntax(syntax_config(case_insensitive)).configure(
+        Regex::config()
+            .match_kind(MatchKind::LeftmostFirst)
+            .utf8_empty(false)
+            .nfa_size_limit(Some(budget.memory_left))
+            .onepass_size_limit(Some(budget.memory_left))
+            .dfa_size_limit(Some(budget.memory_left))
+            .hybrid_cache_capacity(dfa_cache),
+    );
+    builder
+}
+
 /// Compiles a pattern searched anywhere in a header value (`canary-by-header-pattern`, which
 /// ingress-nginx matches unanchored and case-sensitively), under the configuration's budget.
 pub fn compile_search(pattern: &str, budget: &mut RegexBudget) -> Result<Regex, String> {
@@ -172,16 +178,7 @@ pub fn compile_search(pattern: &str, budget: &mut RegexBudget) -> Result<Regex, 
             "exceeds the configuration's {MAX_REGEX_PATHS} regular expressions"
         ));
     }
-    let regex = Regex::builder()
-        .syntax(syntax_config(false))
-        .configure(
-            Regex::config()
-                .utf8_empty(false)
-                .nfa_size_limit(Some(budget.memory_left))
-                .onepass_size_limit(Some(budget.memory_left))
-                .dfa_size_limit(Some(budget.memory_left))
-                .hybrid_cache_capacity(HEADER_DFA_CACHE),
-        )
+    let regex = builder(false, budget, HEADER_DFA_CACHE)
         .build(pattern)
         .map_err(|e| one_line(&e.to_string()))?;
     let memory = regex.memory_usage();

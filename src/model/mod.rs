@@ -8,3 +8,11 @@ pub mod json;
 pub mod rule_host;
 pub mod settings;
 pub mod timestamp;
+
+/// An RFC 7230 token of at most `max_len` bytes: what a header or cookie name may be.
+pub fn is_token(s: &str, max_len: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max_len
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

@@ -166,12 +166,9 @@ impl Settings {
     }
 }
 
-/// RFC 7230 token, not a pseudo-header.
+/// RFC 7230 token (so never a pseudo-header) of at most 128 bytes.
 fn is_header_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    super::is_token(s, 128)
 }
 
 #[cfg(test)]

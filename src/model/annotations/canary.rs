@@ -5,6 +5,10 @@
 
 use super::{field_of, Annotations};
 use crate::diagnostics::Diagnostics;
+use crate::model::is_token;
+
+/// Longest header or cookie name a canary may name.
+const MAX_NAME: usize = 256;
 
 /// The traffic rules of a canary Ingress (`canary: "true"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,7 +69,7 @@ pub(super) fn parse(a: &Annotations<'_>, diags: &mut Diagnostics) -> Option<Cana
         ..CanaryOptions::default()
     };
     if let Some(name) = a.get("canary-by-header") {
-        if is_token(name) {
+        if is_token(name, MAX_NAME) {
             options.header = Some(name.to_ascii_lowercase());
         } else {
             diags.error(
@@ -92,7 +96,7 @@ pub(super) fn parse(a: &Annotations<'_>, diags: &mut Diagnostics) -> Option<Cana
         options.header_pattern = Some(pattern.to_string());
     }
     if let Some(cookie) = a.get("canary-by-cookie") {
-        if is_token(cookie) {
+        if is_token(cookie, MAX_NAME) {
             options.cookie = Some(cookie.to_string());
         } else {
             diags.error(
@@ -139,14 +143,6 @@ pub(super) fn parse(a: &Annotations<'_>, diags: &mut Diagnostics) -> Option<Cana
         );
     }
     Some(options)
-}
-
-/// An RFC 7230 token: what a header or cookie name may be.
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 256
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
