@@ -23,7 +23,11 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         Err(code) => return code,
     };
     let table = &compiled.table;
-    let decision = table.decide_with(&request.as_request(), &mut CliContext { request: &request });
+    let mut context = CliContext {
+        request: &request,
+        client: args.client_ip,
+    };
+    let decision = table.decide_with(&request.as_request(), &mut context);
     let explanation = Explanation {
         table,
         request: &request,
@@ -140,6 +144,7 @@ impl RequestSpec {
 /// (a weighted canary is a draw; the explanation says the odds) and the clock.
 struct CliContext<'a> {
     request: &'a RequestSpec,
+    client: Option<std::net::IpAddr>,
 }
 
 impl RequestContext for CliContext<'_> {
@@ -158,6 +163,10 @@ impl RequestContext for CliContext<'_> {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        self.client
     }
 }
 
@@ -184,8 +193,15 @@ impl Explanation<'_> {
                 format!("decision: redirect {status} to {location}")
             }
             Decision::NotFound(_) => "decision: 404 Not Found, answered by the filter".to_string(),
-            Decision::Reject { status, .. } => format!("decision: {status}, answered by the filter"),
+            Decision::Reject { status, .. } | Decision::Respond { status, .. } => {
+                format!("decision: {status}, answered by the filter")
+            }
         });
+        if let Decision::Respond { headers, .. } = self.decision {
+            for (name, value) in headers {
+                lines.push(format!("reply:    {name}: {value}"));
+            }
+        }
         let trace = self.trace();
         lines.push(format!("host:     {}", self.host_text(trace.host)));
         if let Some(route) = self.route() {
@@ -335,6 +351,7 @@ impl Explanation<'_> {
             Decision::Redirect { status, .. } => ("redirect", Some(*status)),
             Decision::NotFound(_) => ("not-found", Some(404)),
             Decision::Reject { status, .. } => ("reject", Some(*status)),
+            Decision::Respond { status, .. } => ("respond", Some(*status)),
         };
         o.insert("decision".into(), json!(decision));
         o.insert("status".into(), json!(status));
@@ -407,6 +424,13 @@ impl Explanation<'_> {
             }
             Decision::Redirect { location, .. } => {
                 o.insert("location".into(), json!(location));
+            }
+            Decision::Respond { headers, .. } => {
+                let set: Map<String, Value> = headers
+                    .iter()
+                    .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
+                    .collect();
+                o.insert("replyHeaders".into(), Value::Object(set));
             }
             Decision::NotFound(_) | Decision::Reject { .. } => {}
         }

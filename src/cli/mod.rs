@@ -68,6 +68,9 @@ pub struct ExplainArgs {
     /// Backend endpoints, as for `render envoy` (persistent session affinity needs them).
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
+    /// The client's IP address, as Envoy would see it (source ranges read it).
+    #[arg(long = "client-ip", value_name = "IP")]
+    client_ip: Option<std::net::IpAddr>,
     /// Print the explanation as one JSON object.
     #[arg(long)]
     json: bool,

@@ -9,6 +9,7 @@ mod affinity;
 mod canary;
 pub mod cluster;
 mod host_table;
+mod policy;
 pub mod prefix_trie;
 pub mod regex_paths;
 
@@ -75,6 +76,7 @@ pub fn compile(
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
+                policy: policy::build(options),
                 ..info
             });
             Some(routes.len() - 1)
@@ -201,6 +203,7 @@ pub fn compile(
                     rewrite,
                     unenforced: options.unenforced.clone(),
                     issues_cookie: options.affinity.is_some(),
+                    policy: policy::build(options),
                     ..info
                 });
                 let route = routes.len() - 1;
@@ -413,6 +416,7 @@ pub(super) fn route_info(
         canary: None,
         affinity: None,
         issues_cookie: false,
+        policy: None,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod affinity;
 pub mod canary;
 pub mod cookie;
+pub mod policy;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
@@ -41,6 +42,9 @@ pub trait RequestContext {
     fn random(&mut self) -> u64;
     /// Seconds since the Unix epoch.
     fn now(&mut self) -> i64;
+    /// The client's address as Envoy sees it (`source.address`: the peer, or the address taken from
+    /// `X-Forwarded-For` when the listener trusts hops in front of it); None when unknown.
+    fn client_address(&mut self) -> Option<std::net::IpAddr>;
 }
 
 /// A request with nothing beyond its request line: no headers, random numbers 0, time 0.
@@ -55,6 +59,9 @@ impl RequestContext for NoContext {
     }
     fn now(&mut self) -> i64 {
         0
+    }
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        None
     }
 }
 
@@ -98,6 +105,9 @@ pub struct RouteInfo {
     /// Whether this route issues the session cookie (its Ingress asks for `affinity: cookie`); routes of
     /// other Ingresses to the same backend honour the cookie without issuing it, as in ingress-nginx.
     pub issues_cookie: bool,
+    /// What the Ingress's annotations ask of this location besides routing (redirects, CORS, access
+    /// control, limits); None for a plain route, which then costs nothing extra.
+    pub policy: Option<Box<policy::Policy>>,
 }
 
 impl RouteInfo {
@@ -167,6 +177,8 @@ pub struct Forward<'t> {
     pub headers: Vec<(&'static str, String)>,
     /// What the response needs (a session cookie).
     pub response: Option<ResponseWork>,
+    /// Headers to set on the response (CORS), replacing the upstream's of the same name.
+    pub response_headers: Vec<(&'static str, String)>,
     pub trace: Trace,
 }
 
@@ -182,6 +194,13 @@ pub enum Decision<'t> {
     },
     /// Answer 404: nothing matched and there is no default backend.
     NotFound(Trace),
+    /// Answer `status` with these headers and the body [`reply_body`] gives: a CORS preflight (204), a
+    /// denial (401, 403), a limit (413).
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        trace: Trace,
+    },
     /// Answer `status`: 400 (unusable request path, or a rewrite a capture would escape), 414 (path too
     /// long), 500 (unusable rewrite result), 503 (access control not enforced: fail closed).
     Reject { status: u16, trace: Trace },
@@ -190,8 +209,12 @@ pub enum Decision<'t> {
 /// The body of a local reply with this status (plain text; says nothing about the configuration).
 pub fn reply_body(status: u16) -> &'static str {
     match status {
+        204 => "",
         400 => "bad request\n",
+        401 => "401 Authorization Required\n",
+        403 => "forbidden\n",
         404 => "not found\n",
+        413 => "request entity too large\n",
         414 => "request-uri too large\n",
         503 => "service unavailable\n",
         _ => "request rejected\n",
@@ -202,9 +225,10 @@ impl Decision<'_> {
     pub fn trace(&self) -> Trace {
         match self {
             Decision::Forward(f) => f.trace,
-            Decision::Redirect { trace, .. } | Decision::NotFound(trace) | Decision::Reject { trace, .. } => {
-                *trace
-            }
+            Decision::Redirect { trace, .. }
+            | Decision::NotFound(trace)
+            | Decision::Reject { trace, .. }
+            | Decision::Respond { trace, .. } => *trace,
         }
     }
 }
@@ -319,6 +343,7 @@ impl RouteTable {
             path: &path,
             query,
             https: request.scheme.eq_ignore_ascii_case("https"),
+            authority: request.authority,
         };
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
@@ -418,6 +443,13 @@ impl RouteTable {
                 trace: trace(host, Some(id), Reason::AccessNotEnforced),
             };
         }
+        let mut response_headers = Vec::new();
+        if let Some(policy) = &route.policy {
+            let before = policy.before_rewrite(target, ctx, &mut response_headers);
+            if let Some(answer) = before.into_decision(trace(host, Some(id), reason)) {
+                return answer;
+            }
+        }
         let mut headers = Vec::new();
         let new_path = match route.rewrite.as_ref().map(|r| r.apply(groups)) {
             Some(Ok(applied)) => {
@@ -442,6 +474,12 @@ impl RouteTable {
                 .changed(target.raw_path)
                 .then(|| format!("{}{}", target.path.as_str(), target.query)),
         };
+        if let Some(policy) = &route.policy {
+            let after = policy.after_rewrite(target, ctx, &mut headers, &mut response_headers);
+            if let Some(answer) = after.into_decision(trace(host, Some(id), reason)) {
+                return answer;
+            }
+        }
         let mut trace = trace(host, Some(id), reason);
         let mut cluster = route.backend.cluster.as_str();
         let mut response = None;
@@ -482,20 +520,25 @@ impl RouteTable {
             path: new_path,
             headers,
             response,
+            response_headers,
             trace,
         })
     }
 }
 
-/// The request path in its three forms, as forwarding needs them.
-struct Target<'r, 'p> {
+/// The request path in its three forms, as forwarding needs them, and what else of the request line the
+/// location phases read.
+pub(crate) struct Target<'r, 'p> {
     /// As received, without the query.
-    raw_path: &'r str,
-    path: &'p RequestPath<'r>,
+    pub(crate) raw_path: &'r str,
+    pub(crate) path: &'p RequestPath<'r>,
     /// With its `?`, or empty.
-    query: &'r str,
+    pub(crate) query: &'r str,
     /// The request arrived over HTTPS (session cookies are then `Secure`).
-    https: bool,
+    pub(crate) https: bool,
+    /// `:authority` as received.
+    #[allow(dead_code, reason = "for the redirects that keep the host (ssl-redirect)")]
+    pub(crate) authority: &'r str,
 }
 
 fn trace(host: HostMatch, route: Option<RouteId>, reason: Reason) -> Trace {

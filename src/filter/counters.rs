@@ -13,16 +13,19 @@ pub enum Counter {
     NotFound,
     /// Answered with a redirect.
     Redirected,
-    /// Answered 400/500 (unusable request or unsafe rewrite).
+    /// Answered 4xx/5xx by the filter (unusable request, unsafe rewrite, a denial or limit).
     Rejected,
+    /// Answered by the filter without an error (a CORS preflight).
+    Answered,
 }
 
 impl Counter {
-    const ALL: [Counter; 4] = [
+    const ALL: [Counter; 5] = [
         Counter::Routed,
         Counter::NotFound,
         Counter::Redirected,
         Counter::Rejected,
+        Counter::Answered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +34,7 @@ impl Counter {
             Counter::NotFound => "ingress_wasm.requests_not_found",
             Counter::Redirected => "ingress_wasm.requests_redirected",
             Counter::Rejected => "ingress_wasm.requests_rejected",
+            Counter::Answered => "ingress_wasm.requests_answered",
         }
     }
 }
@@ -38,13 +42,13 @@ impl Counter {
 /// Metric ids of one VM; a counter the host refused to define is skipped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {
-    ids: [Option<u32>; 4],
+    ids: [Option<u32>; 5],
 }
 
 impl Counters {
     /// Defines every counter (call once per VM).
     pub fn define() -> Counters {
-        let mut ids = [None; 4];
+        let mut ids = [None; 5];
         for (slot, counter) in ids.iter_mut().zip(Counter::ALL) {
             match host::define_counter(counter.name()) {
                 Ok(id) => *slot = Some(id),

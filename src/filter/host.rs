@@ -265,6 +265,21 @@ pub fn remove_request_header(name: &str) -> Result<(), Status> {
     check(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
 }
 
+/// Sets a response header to exactly one value (`setCopy`): for headers the filter owns (CORS).
+/// `BadArgument` when the response headers are not available.
+pub fn set_response_header(name: &str, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: both slices are live for the call; the host copies them.
+    check(unsafe {
+        proxy_replace_header_map_value(
+            RESPONSE_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
 /// Removes every value of a response header (an internal header Envoy added for the filter).
 /// `BadArgument` when the response headers are not available.
 pub fn remove_response_header(name: &str) -> Result<(), Status> {
@@ -350,7 +365,6 @@ pub fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, St
 /// as 8 bytes little-endian. Envoy answers `NotFound` for an unknown or absent property,
 /// `SerializationFailure` for a value it cannot encode and `InternalFailure` for a message field it
 /// cannot read.
-#[expect(dead_code, reason = "for source-address rules and affinity, next")]
 pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
     let path = path.join("\0");
     // SAFETY: `path` is live for the call; the out-pointers are the live locals of

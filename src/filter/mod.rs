@@ -96,7 +96,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
             shared: self.shared.clone(),
-            response: None,
+            response: ForResponse::default(),
         }))
     }
 
@@ -119,8 +119,17 @@ fn log_diagnostics(diagnostics: &[Diagnostic]) {
 struct Stream {
     /// None only if no configuration was ever accepted (Envoy does not start then).
     shared: Option<Rc<Shared>>,
-    /// What the forwarded request's response needs (a session cookie).
-    response: Option<ResponseWork>,
+    /// What the forwarded request's response needs.
+    response: ForResponse,
+}
+
+/// What a forwarded request leaves for its response.
+#[derive(Default)]
+struct ForResponse {
+    /// The session cookie.
+    session: Option<ResponseWork>,
+    /// Headers to set (CORS), replacing the upstream's of the same name.
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Context for Stream {}
@@ -136,14 +145,20 @@ impl HttpContext for Stream {
     }
 
     /// Runs for upstream responses and for the filter's own local replies alike; only a forwarded
-    /// request of a table with session affinity has anything to do here.
+    /// request whose decision left work (headers, a session cookie) has anything to do here.
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.as_deref() else {
             return Action::Continue;
         };
+        let work = std::mem::take(&mut self.response);
+        for (name, value) in &work.headers {
+            if let Err(status) = host::set_response_header(name, value.as_bytes()) {
+                warn!("cannot set {name}: {status}");
+            }
+        }
         if shared.table.session_headers().contains(&SESSION_HEADER) {
-            finish_session(&shared.table, self.response.take());
-        } else if let Some(ResponseWork::SetCookie(cookie)) = self.response.take() {
+            finish_session(&shared.table, work.session);
+        } else if let Some(ResponseWork::SetCookie(cookie)) = work.session {
             add_set_cookie(&cookie);
         }
         Action::Continue
@@ -186,7 +201,7 @@ fn add_set_cookie(cookie: &str) {
 }
 
 /// Routes the request whose headers are being decoded; returns what its response will need.
-fn route(shared: &Shared) -> (Action, Option<ResponseWork>) {
+fn route(shared: &Shared) -> (Action, ForResponse) {
     let table = &shared.table;
     let counters = &shared.counters;
     // A client never chooses the cluster, and its copies of the cluster header need no host call of
@@ -196,7 +211,7 @@ fn route(shared: &Shared) -> (Action, Option<ResponseWork>) {
     // tests/e2e_security.rs (`a_client_cannot_choose_the_cluster`) checks both in Envoy.
     let (Some(authority), Some(path)) = (request_header(":authority"), request_header(":path")) else {
         counters.increment(Counter::Rejected);
-        return (local_reply(400, "bad request\n"), None);
+        return (local_reply(400, "bad request\n"), ForResponse::default());
     };
     let scheme = request_header(":scheme")
         .filter(|s| !s.is_empty())
@@ -215,7 +230,11 @@ fn route(shared: &Shared) -> (Action, Option<ResponseWork>) {
         Decision::Forward(forward) => match apply_forward(table, &forward) {
             Ok(()) => {
                 counters.increment(Counter::Routed);
-                return (Action::Continue, forward.response);
+                let response = ForResponse {
+                    session: forward.response,
+                    headers: forward.response_headers,
+                };
+                return (Action::Continue, response);
             }
             Err(message) => {
                 error!("{message}");
@@ -235,8 +254,18 @@ fn route(shared: &Shared) -> (Action, Option<ResponseWork>) {
             counters.increment(Counter::Rejected);
             local_reply(u32::from(status), reply_body(status))
         }
+        Decision::Respond { status, headers, .. } => {
+            counters.increment(if status >= 400 {
+                Counter::Rejected
+            } else {
+                Counter::Answered
+            });
+            let mut all: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            all.push(("content-type", "text/plain"));
+            send(u32::from(status), &all, reply_body(status).as_bytes())
+        }
     };
-    (action, None)
+    (action, ForResponse::default())
 }
 
 /// Reads a request header as UTF-8: `Some("")` when absent, None when its bytes are not UTF-8 (or the

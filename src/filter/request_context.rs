@@ -35,6 +35,23 @@ impl RequestContext for EnvoyRequest {
         }
     }
 
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        // `source.address` is `ip:port` as text: the peer, or the address Envoy took from
+        // X-Forwarded-For when the listener trusts hops in front of it.
+        let bytes = match host::property(&["source", "address"]) {
+            Ok(bytes) => bytes?,
+            Err(status) => {
+                warn!("cannot read source.address: {status}");
+                return None;
+            }
+        };
+        let text = std::str::from_utf8(&bytes).ok()?;
+        text.parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .or_else(|_| text.parse::<std::net::IpAddr>())
+            .ok()
+    }
+
     fn now(&mut self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

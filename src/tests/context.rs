@@ -13,6 +13,8 @@ pub(crate) struct TestContext {
     pub(crate) reads: Vec<String>,
     /// How many random numbers it drew.
     pub(crate) draws: usize,
+    /// The client's address (`source.address`).
+    pub(crate) client: Option<std::net::IpAddr>,
 }
 
 impl TestContext {
@@ -30,6 +32,13 @@ impl TestContext {
 
     pub(crate) fn cookie(self, value: &str) -> Self {
         self.header("cookie", value.as_bytes())
+    }
+
+    /// The client's address.
+    #[allow(dead_code, reason = "for the source-range tests")]
+    pub(crate) fn client(mut self, address: &str) -> Self {
+        self.client = address.parse().ok();
+        self
     }
 
     /// The random numbers to hand out, in order (then 0s).
@@ -58,6 +67,10 @@ impl RequestContext for TestContext {
     fn now(&mut self) -> i64 {
         self.now
     }
+
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        self.client
+    }
 }
 
 /// Decides `GET http://host/path` with `ctx`.
@@ -82,7 +95,9 @@ pub(crate) fn service_of(d: &Decision<'_>) -> String {
             .and_then(|s| s.split(':').next())
             .unwrap_or("")
             .to_string(),
-        Decision::Redirect { status, .. } | Decision::Reject { status, .. } => status.to_string(),
+        Decision::Redirect { status, .. }
+        | Decision::Reject { status, .. }
+        | Decision::Respond { status, .. } => status.to_string(),
         Decision::NotFound(_) => "404".to_string(),
     }
 }

@@ -64,7 +64,7 @@ pub(crate) fn go(t: &RouteTable, host: &str, p: &str) -> String {
         }
         Decision::Redirect { status, location, .. } => format!("{status} {location}"),
         Decision::NotFound(_) => "404".to_string(),
-        Decision::Reject { status, .. } => format!("{status}"),
+        Decision::Reject { status, .. } | Decision::Respond { status, .. } => format!("{status}"),
     }
 }
 

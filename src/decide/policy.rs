@@ -1,0 +1,95 @@
+//! What an Ingress's annotations ask of its locations besides routing — redirects, CORS, access control,
+//! limits — applied per request in ingress-nginx's phase order (`ingress-semantics.md` §2.5):
+//!
+//! 1. find-config: `proxy-body-size` (413) as soon as the location is known;
+//! 2. rewrite phase, in template order: the CORS preflight (204), `permanent-redirect` /
+//!    `temporal-redirect`, then `rewrite-target` (done by the caller between the two halves below), then
+//!    `ssl-redirect` / `force-ssl-redirect` (308) at the end of the phase;
+//! 3. access: `denylist-source-range` / `allowlist-source-range` (403), then `auth-type: basic` (401);
+//! 4. content: the request goes upstream, CORS headers added to the response.
+//!
+//! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
+//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
+
+use super::{Decision, Reason, RequestContext, Target, Trace};
+
+/// The location rules of one route. Each family lives in its own module and adds its field here.
+#[derive(Debug, Default)]
+pub struct Policy {}
+
+/// What a phase decided.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Go on to the next phase.
+    Continue,
+    /// Answer with this status and headers (body: [`super::reply_body`]).
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        reason: Reason,
+    },
+    /// Answer with a redirect.
+    Redirect {
+        status: u16,
+        location: String,
+        reason: Reason,
+    },
+}
+
+impl Outcome {
+    /// The decision that ends the request, if the phase ended it; `trace` is the route's, its reason
+    /// replaced by the phase's.
+    pub(crate) fn into_decision<'t>(self, trace: Trace) -> Option<Decision<'t>> {
+        match self {
+            Outcome::Continue => None,
+            Outcome::Respond {
+                status,
+                headers,
+                reason,
+            } => Some(Decision::Respond {
+                status,
+                headers,
+                trace: Trace { reason, ..trace },
+            }),
+            Outcome::Redirect {
+                status,
+                location,
+                reason,
+            } => Some(Decision::Redirect {
+                status,
+                location,
+                trace: Trace { reason, ..trace },
+            }),
+        }
+    }
+}
+
+impl Policy {
+    /// Whether any rule is set (a policy with none is not stored).
+    pub fn is_empty(&self) -> bool {
+        true
+    }
+
+    /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
+    /// `response_headers` collects what the response will carry (CORS).
+    pub(crate) fn before_rewrite(
+        &self,
+        _target: &Target<'_, '_>,
+        _ctx: &mut dyn RequestContext,
+        _response_headers: &mut Vec<(&'static str, String)>,
+    ) -> Outcome {
+        Outcome::Continue
+    }
+
+    /// The phases after `rewrite-target`: ssl-redirect, source ranges, basic auth. `headers` are the
+    /// request headers toward the upstream (e.g. the Host of `upstream-vhost`).
+    pub(crate) fn after_rewrite(
+        &self,
+        _target: &Target<'_, '_>,
+        _ctx: &mut dyn RequestContext,
+        _headers: &mut Vec<(&'static str, String)>,
+        _response_headers: &mut Vec<(&'static str, String)>,
+    ) -> Outcome {
+        Outcome::Continue
+    }
+}
