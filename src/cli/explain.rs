@@ -423,7 +423,7 @@ fn host_match_name(host: HostMatch) -> &'static str {
     }
 }
 
-fn reason_name(reason: Reason) -> &'static str {
+pub(super) fn reason_name(reason: Reason) -> &'static str {
     match reason {
         Reason::ExactPath => "exact-path",
         Reason::PrefixPath => "prefix-path",
@@ -441,7 +441,7 @@ fn reason_name(reason: Reason) -> &'static str {
     }
 }
 
-fn reason_text(reason: Reason) -> &'static str {
+pub(super) fn reason_text(reason: Reason) -> &'static str {
     match reason {
         Reason::ExactPath => "the path equals an Exact path",
         Reason::PrefixPath => "the longest matching Prefix path",

@@ -6,6 +6,7 @@
 mod explain;
 mod input;
 mod render;
+mod replay;
 
 use clap::{Args, Parser, Subcommand};
 use ingress_wasm::config::Compiled;
@@ -38,6 +39,9 @@ enum Command {
     /// Render configuration around the filter.
     #[command(subcommand)]
     Render(RenderCommand),
+    /// Replay ingress-nginx access logs through the router and report every request that would go
+    /// elsewhere. Exit status: 0 nothing differs, 1 errors, 3 some requests would go elsewhere.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Render(RenderCommand::Envoy(args)) => render::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 
