@@ -1,1 +1,174 @@
-fn main() {}
+//! Throughput and memory of `ingress-wasm replay` on generated ingress-nginx access logs for the seeds'
+//! Ingresses. Run: `cargo bench --bench replay` (lines per run: `REPLAY_BENCH_LINES`, default 2,000,000).
+//!
+//! Each row runs the release CLI once, single-threaded (one core), on a log written to a temporary
+//! file beforehand, and prints lines per minute of wall-clock time (reading, parsing, deciding and
+//! comparing included) and the process's peak resident memory. The claims to check: well over a
+//! million lines per minute, and memory that does not grow with the log (compare the two sizes of the
+//! same format). The default format names no host, so every line is tried with several hosts: its
+//! worst case.
+
+#[path = "../tests/replay_support/mod.rs"]
+mod replay_support;
+
+use replay_support::*;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIGS: [&str; 3] = [
+    "k8s/examples/seeds.yaml",
+    "k8s/examples/canary.yaml",
+    "tests/replay_support/docs.yaml",
+];
+
+fn main() {
+    let lines: usize = std::env::var("REPLAY_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    let dir = std::env::temp_dir().join(format!("ingress-wasm-replay-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let hits = seeds_traffic(1000, 100);
+    println!(
+        "{:<44} {:>10} {:>8} {:>14} {:>10}",
+        "log", "lines", "seconds", "lines/minute", "peak RSS"
+    );
+    let rows: [(&str, fn(&Hit, usize) -> String, Option<&str>, usize, bool); 6] = [
+        (
+            "default format (no host: every host tried)",
+            default_line,
+            None,
+            lines / 4,
+            false,
+        ),
+        (
+            "default format (no host: every host tried)",
+            default_line,
+            None,
+            lines,
+            false,
+        ),
+        (
+            "custom format with host, headers, $uri",
+            custom_line,
+            Some(CUSTOM_FORMAT),
+            lines / 4,
+            false,
+        ),
+        (
+            "custom format with host, headers, $uri",
+            custom_line,
+            Some(CUSTOM_FORMAT),
+            lines,
+            false,
+        ),
+        (
+            "JSON lines (log-format-escape-json)",
+            json_line,
+            Some(JSON_FORMAT),
+            lines,
+            false,
+        ),
+        ("default format, gzip", default_line, None, lines / 4, true),
+    ];
+    for (label, line, format, n, gzip) in rows {
+        let log = dir.join("access.log");
+        write_log(&log, &hits, line, n, gzip);
+        match replay(&log, format) {
+            Ok((elapsed, peak_kib, report)) => {
+                let seconds = elapsed.as_secs_f64();
+                let identical = report["summary"]["identical"].as_u64().unwrap_or(0);
+                if identical != n as u64 {
+                    eprintln!("{label}: only {identical} of {n} lines identical: the bench is not measuring a clean replay");
+                }
+                println!(
+                    "{:<44} {:>10} {:>8.2} {:>14.0} {:>7} MiB",
+                    label,
+                    n,
+                    seconds,
+                    n as f64 / seconds * 60.0,
+                    peak_kib / 1024
+                );
+            }
+            Err(e) => eprintln!("{label}: {e}"),
+        }
+        let _ = std::fs::remove_file(&log);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn write_log(path: &Path, hits: &[Hit], line: fn(&Hit, usize) -> String, n: usize, gzip: bool) {
+    let Ok(file) = std::fs::File::create(path) else {
+        eprintln!("cannot create {}", path.display());
+        return;
+    };
+    let mut out: Box<dyn Write> = if gzip {
+        Box::new(flate2::write::GzEncoder::new(
+            BufWriter::new(file),
+            flate2::Compression::fast(),
+        ))
+    } else {
+        Box::new(BufWriter::new(file))
+    };
+    for i in 0..n {
+        if let Some(hit) = hits.get(i % hits.len()) {
+            let _ = writeln!(out, "{}", line(hit, i));
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Runs the replay; its wall-clock time, its peak resident memory (KiB, sampled from /proc) and its
+/// JSON report.
+fn replay(log: &Path, format: Option<&str>) -> Result<(Duration, u64, serde_json::Value), String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"));
+    command.current_dir(&root).arg("replay").args(CONFIGS);
+    command.arg("--log").arg(log).args(["--json", "--quiet"]);
+    if let Some(format) = format {
+        command.args(["--format", format]);
+    }
+    let start = Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run ingress-wasm: {e}"))?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stdout) = stdout {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        }
+        text
+    });
+    loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| peak_kib(&s))
+        {
+            peak = peak.max(hwm);
+        }
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for ingress-wasm: {e}")),
+        }
+    }
+    let elapsed = start.elapsed();
+    let text = reader
+        .join()
+        .map_err(|_| "reading the report failed".to_string())?;
+    let report = serde_json::from_str(&text).map_err(|e| format!("report is not JSON: {e}"))?;
+    Ok((elapsed, peak, report))
+}
+
+/// `VmHWM` (peak resident set) from `/proc/<pid>/status`.
+fn peak_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
