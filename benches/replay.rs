@@ -35,45 +35,49 @@ fn main() {
         "{:<44} {:>10} {:>8} {:>14} {:>10}",
         "log", "lines", "seconds", "lines/minute", "peak RSS"
     );
-    let rows: [(&str, fn(&Hit, usize) -> String, Option<&str>, usize, bool); 6] = [
-        (
-            "default format (no host: every host tried)",
-            default_line,
-            None,
-            lines / 4,
-            false,
-        ),
-        (
-            "default format (no host: every host tried)",
-            default_line,
-            None,
-            lines,
-            false,
-        ),
-        (
-            "custom format with host, headers, $uri",
-            custom_line,
-            Some(CUSTOM_FORMAT),
-            lines / 4,
-            false,
-        ),
-        (
-            "custom format with host, headers, $uri",
-            custom_line,
-            Some(CUSTOM_FORMAT),
-            lines,
-            false,
-        ),
-        (
-            "JSON lines (log-format-escape-json)",
-            json_line,
-            Some(JSON_FORMAT),
-            lines,
-            false,
-        ),
-        ("default format, gzip", default_line, None, lines / 4, true),
-    ];
-    for (label, line, format, n, gzip) in rows {
+    let default = Row {
+        label: "default format (no host: every host tried)",
+        line: default_line,
+        format: None,
+        lines,
+        gzip: false,
+    };
+    let custom = Row {
+        label: "custom format with host, headers, $uri",
+        line: custom_line,
+        format: Some(CUSTOM_FORMAT),
+        ..default
+    };
+    let json = Row {
+        label: "JSON lines (log-format-escape-json)",
+        line: json_line,
+        format: Some(JSON_FORMAT),
+        ..default
+    };
+    let gzip = Row {
+        label: "default format, gzip",
+        gzip: true,
+        ..default
+    };
+    let quarter = |row: Row| Row {
+        lines: lines / 4,
+        ..row
+    };
+    for row in [
+        quarter(default),
+        default,
+        quarter(custom),
+        custom,
+        json,
+        quarter(gzip),
+    ] {
+        let Row {
+            label,
+            line,
+            format,
+            lines: n,
+            gzip,
+        } = row;
         let log = dir.join("access.log");
         write_log(&log, &hits, line, n, gzip);
         match replay(&log, format) {
@@ -97,6 +101,16 @@ fn main() {
         let _ = std::fs::remove_file(&log);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One measurement: a log of `lines` lines written with `line`, read with `--format format`.
+#[derive(Clone, Copy)]
+struct Row {
+    label: &'static str,
+    line: fn(&Hit, usize) -> String,
+    format: Option<&'static str>,
+    lines: usize,
+    gzip: bool,
 }
 
 fn write_log(path: &Path, hits: &[Hit], line: fn(&Hit, usize) -> String, n: usize, gzip: bool) {
