@@ -388,6 +388,36 @@ fn canaries_per_request_and_weights_over_the_log() {
             assert_eq!(causes(&report), vec![("canary".to_string(), to_canary)]);
         }
     }
+    // Per request: a request sent to the canary although it said `X-Canary: never`, and a redirect to
+    // another Location than the router's.
+    let mut odd = seeds_traffic(10, 1);
+    let never = odd.iter_mut().find(|h| h.canary == "never").unwrap();
+    never.alternative = "default-echo-v2-canary-3000";
+    let redirect = odd.iter_mut().find(|h| h.kind == Kind::SlashRedirect).unwrap();
+    redirect.location = format!("http://{DOCS_HOST}/elsewhere/");
+    for format in [CUSTOM, JSON] {
+        let (out, report) = replay(&dir, &[SEEDS, CANARY, DOCS], &odd, format);
+        assert_eq!(out.code, 3);
+        assert_eq!(
+            causes(&report),
+            vec![("canary".to_string(), 1), ("redirect".to_string(), 1)],
+            "{}: {report:#}",
+            format.name
+        );
+        let canary = &report["differences"][0];
+        assert_eq!(canary["old"]["alternative"], "default-echo-v2-canary-3000");
+        assert_eq!(canary["new"]["alternative"], Value::Null);
+        assert!(canary["rule"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("canary-by-header is \"never\": to the primary"));
+        let detail = report["differences"][1]["example"]["detail"].as_str().unwrap();
+        assert_eq!(
+            detail,
+            format!("Location http://{DOCS_HOST}/elsewhere/, now http://{DOCS_HOST}/guide/")
+        );
+    }
+
     // A header canary now reading another header: the logged X-Canary decisions no longer hold.
     let other = write(
         &dir,
