@@ -252,6 +252,47 @@ fn a_changed_ingress_reports_exactly_the_changed_requests() {
 }
 
 #[test]
+fn a_backend_moved_to_another_host_is_a_host_difference() {
+    let dir = scratch("host");
+    let hits = seeds_traffic(10, 1);
+    // echo-v1 and echo-v2 swap hosts (and the canary is left out: it would follow echo-v2).
+    let swapped = changed_seeds(
+        &dir,
+        &[
+            ("host: v1.echo", "host: swap.echo"),
+            ("host: v2.echo", "host: v1.echo"),
+            ("host: swap.echo", "host: v2.echo"),
+        ],
+    );
+    let (_, report) = replay(&dir, &[&swapped, DOCS], &hits, CUSTOM);
+    let echo = count(&hits, &[Kind::Echo, Kind::CanaryHeader, Kind::CanaryWeighed]);
+    assert_eq!(causes(&report), vec![("host".to_string(), echo)], "{report:#}");
+}
+
+#[test]
+fn differences_are_kept_in_bounded_memory() {
+    let dir = scratch("bounded");
+    // 600 requests, each logged to an upstream of its own that no longer exists: 600 groups.
+    let hits: Vec<Hit> = seeds_traffic(0, 0)
+        .into_iter()
+        .filter(|h| h.kind == Kind::Api)
+        .cycle()
+        .take(600)
+        .collect();
+    let text: String = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| custom_line(h, i).replace("default-api-service-80", &format!("default-gone-{i}-80")) + "\n")
+        .collect();
+    let log = write(&dir, "many.log", text);
+    let out = run(&["replay", SEEDS, "--log", &log, "--format", CUSTOM_FORMAT, "--json"]);
+    let report = out.json();
+    assert_eq!(summary(&report, "different"), 600);
+    assert_eq!(report["differences"].as_array().unwrap().len(), 500);
+    assert_eq!(report["ungroupedDifferences"]["backend"], 100, "{report:#}");
+}
+
+#[test]
 fn the_text_report_names_cause_rule_and_example() {
     let dir = scratch("text");
     let hits = seeds_traffic(10, 1);
@@ -587,6 +628,18 @@ fn exit_statuses() {
     );
     assert!(
         out.stdout.contains(&format!("unparseable:  {}", hits.len())),
+        "{}",
+        out.stdout
+    );
+    // The first 20 are named, the rest counted.
+    let named = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(&format!("  {log_path}:")))
+        .count();
+    assert_eq!(named, 20, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("  ... and {} more", hits.len() - 20)),
         "{}",
         out.stdout
     );
