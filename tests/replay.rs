@@ -105,16 +105,22 @@ const JSON_BY_NAME: Format = Format {
 
 /// Replays `hits` written in `format` against `configs`; the report as JSON.
 fn replay(dir: &Path, configs: &[&str], hits: &[Hit], format: Format) -> (Output, Value) {
+    let out = replay_with(dir, configs, hits, format, &["--json"]);
+    let report = out.json();
+    (out, report)
+}
+
+/// Replays `hits` written in `format` against `configs`, with more options.
+fn replay_with(dir: &Path, configs: &[&str], hits: &[Hit], format: Format, options: &[&str]) -> Output {
     let log = write(dir, &format!("{}.log", format.name), log(hits, format.line));
     let mut args = vec!["replay"];
     args.extend_from_slice(configs);
-    args.extend_from_slice(&["--log", &log, "--json"]);
+    args.extend_from_slice(&["--log", &log]);
+    args.extend_from_slice(options);
     if let Some(option) = format.option {
         args.extend_from_slice(&["--format", option]);
     }
-    let out = run(&args);
-    let report = out.json();
-    (out, report)
+    run(&args)
 }
 
 fn summary(report: &Value, key: &str) -> u64 {
@@ -137,13 +143,19 @@ fn causes(report: &Value) -> Vec<(String, u64)> {
     out
 }
 
-fn changed_seeds(dir: &Path, edits: &[(&str, &str)]) -> String {
-    let mut text = std::fs::read_to_string(root().join(SEEDS)).unwrap();
+/// A copy of the Ingress file `fixture` with `edits` made, in `dir`.
+fn changed(dir: &Path, fixture: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(root().join(fixture)).unwrap();
     for (from, to) in edits {
-        assert!(text.contains(from), "seeds.yaml no longer holds {from:?}");
+        assert!(text.contains(from), "{fixture} no longer holds {from:?}");
         text = text.replacen(from, to, 1);
     }
-    write(dir, "changed-seeds.yaml", text)
+    let name = Path::new(fixture).file_name().unwrap().to_str().unwrap();
+    write(dir, &format!("changed-{name}"), text)
+}
+
+fn changed_seeds(dir: &Path, edits: &[(&str, &str)]) -> String {
+    changed(dir, SEEDS, edits)
 }
 
 const CHAT_PATH: &str =
@@ -197,13 +209,7 @@ fn a_changed_ingress_reports_exactly_the_changed_requests() {
     let hits = seeds_traffic(1000, 100);
     // example.com/api moves to another service, the game's /chat path goes, docs' /guide/ loses its slash.
     let seeds = changed_seeds(&dir, &[("name: api-service", "name: api-v2"), (CHAT_PATH, "")]);
-    let docs = write(
-        &dir,
-        "docs.yaml",
-        std::fs::read_to_string(root().join(DOCS))
-            .unwrap()
-            .replace("path: /guide/", "path: /guide"),
-    );
+    let docs = changed(&dir, DOCS, &[("path: /guide/", "path: /guide")]);
     let changed = count(&hits, &[Kind::Api, Kind::SlashRedirect])
         + hits
             .iter()
@@ -282,10 +288,20 @@ fn differences_are_kept_in_bounded_memory() {
     let text: String = hits
         .iter()
         .enumerate()
-        .map(|(i, h)| custom_line(h, i).replace("default-api-service-80", &format!("default-gone-{i}-80")) + "\n")
+        .map(|(i, h)| {
+            custom_line(h, i).replace("default-api-service-80", &format!("default-gone-{i}-80")) + "\n"
+        })
         .collect();
     let log = write(&dir, "many.log", text);
-    let out = run(&["replay", SEEDS, "--log", &log, "--format", CUSTOM_FORMAT, "--json"]);
+    let out = run(&[
+        "replay",
+        SEEDS,
+        "--log",
+        &log,
+        "--format",
+        CUSTOM_FORMAT,
+        "--json",
+    ]);
     let report = out.json();
     assert_eq!(summary(&report, "different"), 600);
     assert_eq!(report["differences"].as_array().unwrap().len(), 500);
@@ -297,17 +313,7 @@ fn the_text_report_names_cause_rule_and_example() {
     let dir = scratch("text");
     let hits = seeds_traffic(10, 1);
     let seeds = changed_seeds(&dir, &[("name: api-service", "name: api-v2")]);
-    let log = write(&dir, "custom.log", log(&hits, custom_line));
-    let out = run(&[
-        "replay",
-        &seeds,
-        CANARY,
-        DOCS,
-        "--log",
-        &log,
-        "--format",
-        CUSTOM_FORMAT,
-    ]);
+    let out = replay_with(&dir, &[&seeds, CANARY, DOCS], &hits, CUSTOM, &[]);
     assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
     let expected = [
         format!("requests:     {}", hits.len()),
@@ -392,19 +398,13 @@ fn canaries_per_request_and_weights_over_the_log() {
     );
     assert_eq!(weights["within"], false);
     // A tolerance of 30 points accepts it.
-    let log = write(&dir, "heavy.log", log(&heavy, custom_line));
-    let out = run(&[
-        "replay",
-        SEEDS,
-        CANARY,
-        DOCS,
-        "--log",
-        &log,
-        "--format",
-        CUSTOM_FORMAT,
-        "--canary-tolerance",
-        "30",
-    ]);
+    let out = replay_with(
+        &dir,
+        &[SEEDS, CANARY, DOCS],
+        &heavy,
+        CUSTOM,
+        &["--canary-tolerance", "30"],
+    );
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(
         out.stdout
@@ -460,12 +460,10 @@ fn canaries_per_request_and_weights_over_the_log() {
     }
 
     // A header canary now reading another header: the logged X-Canary decisions no longer hold.
-    let other = write(
+    let other = changed(
         &dir,
-        "canary-other.yaml",
-        std::fs::read_to_string(root().join(CANARY))
-            .unwrap()
-            .replace("canary-by-header: X-Canary", "canary-by-header: X-Beta"),
+        CANARY,
+        &[("canary-by-header: X-Canary", "canary-by-header: X-Beta")],
     );
     let (_, report) = replay(&dir, &[SEEDS, &other, DOCS], &hits, CUSTOM);
     // X-Beta is not in the log: those requests cannot be judged, and say nothing about the weight.
@@ -639,7 +637,8 @@ fn exit_statuses() {
         .count();
     assert_eq!(named, 20, "{}", out.stdout);
     assert!(
-        out.stdout.contains(&format!("  ... and {} more", hits.len() - 20)),
+        out.stdout
+            .contains(&format!("  ... and {} more", hits.len() - 20)),
         "{}",
         out.stdout
     );

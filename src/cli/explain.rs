@@ -1,6 +1,6 @@
 //! `ingress-wasm explain`: the filter's decision for one request, and why.
 
-use super::{err, load_or_report, out, ExplainArgs};
+use super::{err, load_or_report, print_json_or_text, ExplainArgs};
 use ingress_wasm::decide::affinity::{ResponseWork, Session};
 use ingress_wasm::decide::canary::CanaryRule;
 use ingress_wasm::decide::{Decision, HostMatch, Reason, RequestContext, RouteInfo, RouteTable, Trace};
@@ -29,18 +29,10 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         request: &request,
         decision: &decision,
     };
-    if args.json {
-        match serde_json::to_string_pretty(&explanation.json()) {
-            Ok(text) => out(&text),
-            Err(e) => {
-                err(&format!("error: cannot print JSON: {e}"));
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        explanation.text().iter().for_each(|line| out(line));
+    match print_json_or_text(args.json, || explanation.json(), || explanation.text()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }
 
 /// The request as given on the command line.

@@ -130,6 +130,24 @@ pub fn err(line: &str) {
     let _ = writeln!(stderr, "{line}");
 }
 
+/// A command's report: one pretty JSON object with `--json`, else its text lines.
+pub fn print_json_or_text(
+    as_json: bool,
+    json: impl FnOnce() -> serde_json::Value,
+    text: impl FnOnce() -> Vec<String>,
+) -> Result<(), ExitCode> {
+    if as_json {
+        let printed = serde_json::to_string_pretty(&json()).map_err(|e| {
+            err(&format!("error: cannot print JSON: {e}"));
+            ExitCode::FAILURE
+        })?;
+        out(&printed);
+    } else {
+        text().iter().for_each(|line| out(line));
+    }
+    Ok(())
+}
+
 pub fn print_diagnostic(d: &Diagnostic) {
     let prefix = if d.is_error() { "error" } else { "warning" };
     err(&format!("{prefix}: {d}"));

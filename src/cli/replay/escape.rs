@@ -53,16 +53,19 @@ enum Decoded {
 }
 
 fn hex_byte(h: u8, l: u8) -> (Option<Decoded>, usize) {
-    match (hex(h), hex(l)) {
-        (Some(h), Some(l)) => (Some(Decoded::Byte(h << 4 | l)), 4),
-        _ => (None, 0),
+    let byte = hex(h)
+        .zip(hex(l))
+        .and_then(|(h, l)| u8::try_from(h << 4 | l).ok());
+    match byte {
+        Some(byte) => (Some(Decoded::Byte(byte)), 4),
+        None => (None, 0),
     }
 }
 
 fn json_unit(digits: &[u8; 4]) -> (Option<Decoded>, usize) {
     let value = digits
         .iter()
-        .try_fold(0u32, |acc, &d| hex(d).map(|d| acc << 4 | u32::from(d)));
+        .try_fold(0u32, |acc, &d| hex(d).map(|d| acc << 4 | d));
     match value.and_then(char::from_u32) {
         Some(c) => (Some(Decoded::Char(c)), 6),
         // A lone surrogate: nginx only writes \u00XX for control bytes, so this is not its output.
@@ -83,13 +86,8 @@ fn json_short(e: u8) -> (Option<Decoded>, usize) {
     (Some(Decoded::Byte(byte)), 2)
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+fn hex(b: u8) -> Option<u32> {
+    char::from(b).to_digit(16)
 }
 
 #[cfg(test)]

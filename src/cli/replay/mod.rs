@@ -28,7 +28,7 @@ mod text_line;
 mod upstream_names;
 mod uri;
 
-use super::{err, load_or_report, out};
+use super::{err, load_or_report, print_json_or_text};
 use canary_weights::CanaryWeights;
 use clap::Args;
 use escape::Escape;
@@ -124,16 +124,8 @@ pub fn run(args: &ReplayArgs) -> ExitCode {
         tally: &tally,
         weights: &weights,
     };
-    if args.json {
-        match serde_json::to_string_pretty(&run.json()) {
-            Ok(text) => out(&text),
-            Err(e) => {
-                err(&format!("error: cannot print JSON: {e}"));
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        run.text().iter().for_each(|line| out(line));
+    if let Err(code) = print_json_or_text(args.json, || run.json(), || run.text()) {
+        return code;
     }
     if tally.requests == 0 && tally.unparseable > 0 {
         err("error: no line of the log could be read with this format: give --format (and --escape)");
