@@ -306,6 +306,14 @@ fn differences_are_kept_in_bounded_memory() {
     assert_eq!(summary(&report, "different"), 600);
     assert_eq!(report["differences"].as_array().unwrap().len(), 500);
     assert_eq!(report["ungroupedDifferences"]["backend"], 100, "{report:#}");
+
+    // A 200 KB path (nginx would have refused it; the router answers 414): its example is cut.
+    let mut long = hits[0].clone();
+    long.path = format!("/api/{}", "x".repeat(200_000));
+    let (_, report) = replay(&dir, &[SEEDS], &[long], CUSTOM);
+    assert_eq!(causes(&report), vec![("rejected".to_string(), 1)], "{report:#}");
+    let path = report["differences"][0]["example"]["path"].as_str().unwrap();
+    assert!(path.len() <= 1030 && path.ends_with("..."), "{}", path.len());
 }
 
 #[test]

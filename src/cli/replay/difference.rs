@@ -78,6 +78,32 @@ pub struct Rule {
     pub canary: Option<CanaryChoice>,
 }
 
+/// Longest text a report keeps from a log line (a path, an upstream name): its memory stays bounded
+/// whatever the log holds.
+pub const MAX_TEXT: usize = 1024;
+
+/// Cuts `text` to [`MAX_TEXT`] bytes, marking the cut.
+pub fn clip(text: &mut String) {
+    if text.len() <= MAX_TEXT {
+        return;
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str("...");
+}
+
+impl Side {
+    pub fn clip(&mut self) {
+        self.upstream.iter_mut().for_each(clip);
+        self.alternative.iter_mut().for_each(clip);
+        self.cluster.iter_mut().for_each(clip);
+        clip(&mut self.label);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Difference {
     pub cause: Cause,
@@ -88,4 +114,32 @@ pub struct Difference {
     pub host: String,
     /// What exactly differs, when the sides do not say it (the paths of a rewrite, a Location).
     pub detail: Option<String>,
+}
+
+impl Difference {
+    pub fn clip(&mut self) {
+        self.old.clip();
+        self.new.clip();
+        clip(&mut self.host);
+        self.detail.iter_mut().for_each(clip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary() {
+        let mut short = "abc".to_string();
+        clip(&mut short);
+        assert_eq!(short, "abc");
+        let mut long = format!("a{}", "é".repeat(MAX_TEXT));
+        clip(&mut long);
+        assert!(
+            long.len() <= MAX_TEXT + 3 && long.ends_with("é..."),
+            "{}",
+            long.len()
+        );
+    }
 }

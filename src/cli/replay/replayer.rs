@@ -40,6 +40,14 @@ pub struct Ambiguity {
     pub outcomes: Vec<(String, Side)>,
 }
 
+impl Ambiguity {
+    /// Bounded text (see [`super::difference::clip`]).
+    pub fn clip(&mut self) {
+        self.old.clip();
+        self.outcomes.iter_mut().for_each(|(_, side)| side.clip());
+    }
+}
+
 #[derive(Debug)]
 pub struct Replayed {
     pub verdict: Verdict,

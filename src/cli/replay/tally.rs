@@ -2,7 +2,7 @@
 //! first unparseable lines, the canary shares.
 
 use super::canary_weights::CanaryWeights;
-use super::difference::{Cause, Difference, Side};
+use super::difference::{clip, Cause, Difference, Side};
 use super::line_error::{LineError, LineErrorKind};
 use super::replayer::{Ambiguity, Replayed, Verdict};
 use crate::cli::explain::reason_name;
@@ -23,6 +23,16 @@ pub struct Example {
     /// The logged host, or the host tried; None when the log names none and no host is meant.
     pub host: Option<String>,
     pub detail: Option<String>,
+}
+
+impl Example {
+    fn clipped(mut self) -> Example {
+        clip(&mut self.method);
+        clip(&mut self.path);
+        self.host.iter_mut().for_each(clip);
+        self.detail.iter_mut().for_each(clip);
+        self
+    }
 }
 
 #[derive(Debug)]
@@ -115,8 +125,9 @@ impl Tally {
         }
         match replayed.verdict {
             Verdict::Identical => self.identical += 1,
-            Verdict::Different(d) => {
+            Verdict::Different(mut d) => {
                 self.different += 1;
+                d.clip();
                 let key = (
                     d.cause,
                     d.old.label.clone(),
@@ -133,7 +144,7 @@ impl Tally {
                         group.count += 1;
                     }
                 } else if self.groups.len() < MAX_GROUPS {
-                    let example = example(d.detail.clone(), Some(d.host.clone()));
+                    let example = example(d.detail.clone(), Some(d.host.clone())).clipped();
                     self.index.insert(key, self.groups.len());
                     self.groups.push(Group {
                         difference: *d,
@@ -144,8 +155,9 @@ impl Tally {
                     *self.ungrouped.entry(d.cause).or_default() += 1;
                 }
             }
-            Verdict::Ambiguous(a) => {
+            Verdict::Ambiguous(mut a) => {
                 self.ambiguous += 1;
+                a.clip();
                 let labels: Vec<String> = a.outcomes.iter().map(|(_, side)| side.label.clone()).collect();
                 let key = (a.old.clone(), labels);
                 if let Some(&i) = self.ambiguous_index.get(&key) {
@@ -153,7 +165,7 @@ impl Tally {
                         group.count += 1;
                     }
                 } else if self.ambiguous_groups.len() < MAX_GROUPS {
-                    let example = example(None, None);
+                    let example = example(None, None).clipped();
                     self.ambiguous_index.insert(key, self.ambiguous_groups.len());
                     self.ambiguous_groups.push(AmbiguousGroup {
                         ambiguity: *a,
