@@ -391,6 +391,14 @@ fn rewrites_and_sessions_are_compared_when_the_log_shows_them() {
 }
 
 #[test]
+fn the_logs_session_cookie_is_ingress_nginxs() {
+    assert_eq!(
+        ingress_wasm::decide::affinity::backend_key(CHAT_UPSTREAM),
+        CHAT_BACKEND_KEY
+    );
+}
+
+#[test]
 fn canaries_per_request_and_weights_over_the_log() {
     let dir = scratch("canary");
     // 300 of 1000 weighed requests went to a canary weighted 10 of 100.

@@ -14,7 +14,7 @@ pub struct Hit {
     pub path: String,
     pub status: u16,
     /// `$proxy_upstream_name`; `-` when nginx answered itself.
-    pub upstream: &'static str,
+    pub upstream: String,
     /// `$proxy_alternative_upstream_name`: empty in a location, `-` outside (a server-level redirect).
     pub alternative: &'static str,
     /// `$upstream_addr`.
@@ -53,13 +53,13 @@ pub const API_HOST: &str = "example.com";
 pub const DOCS_HOST: &str = "docs.example.org";
 pub const CHAT_UPSTREAM: &str = "nginx-chatforyou-io-svc-8443";
 
-fn forward(host: &'static str, path: &str, upstream: &'static str, uri: &str, kind: Kind) -> Hit {
+fn forward(host: &'static str, path: &str, upstream: &str, uri: &str, kind: Kind) -> Hit {
     Hit {
         host,
         method: "GET",
         path: path.to_string(),
         status: 200,
-        upstream,
+        upstream: upstream.to_string(),
         alternative: "",
         addr: "10.244.0.17:8080",
         uri: uri.to_string(),
@@ -78,11 +78,13 @@ fn not_found(host: &'static str, path: &str) -> Hit {
     }
 }
 
-/// ingress-nginx's session cookie for `upstream`: `<key>|md5hex(md5hex(upstream) .. upstream)` (the
-/// core's tests check the key against ingress-nginx's algorithm).
-pub fn session_cookie(name: &str, upstream: &str) -> String {
-    let key = ingress_wasm::decide::affinity::backend_key(upstream);
-    format!("{name}=1732553290.123.4567.123456|{key}")
+/// ingress-nginx's backend key of [`CHAT_UPSTREAM`], `md5hex(md5hex(upstream) .. upstream)`, the second
+/// part of its session cookies (`tests/replay.rs` checks it against the core's).
+pub const CHAT_BACKEND_KEY: &str = "85a049d09793ac77a75f931d845c99aa";
+
+/// ingress-nginx's session cookie `name` for the chat backend, as a client sends it back.
+pub fn chat_session_cookie(name: &str) -> String {
+    format!("{name}=1732553290.123.4567.123456|{CHAT_BACKEND_KEY}")
 }
 
 /// `weighed` requests to the weighted canary (no header), `to_canary` of them went to the canary.
@@ -145,7 +147,7 @@ pub fn seeds_traffic(weighed: usize, to_canary: usize) -> Vec<Hit> {
         "/messages",
         Kind::ChatSession,
     );
-    session.cookie = format!("theme=dark; {}", session_cookie("route", CHAT_UPSTREAM));
+    session.cookie = format!("theme=dark; {}", chat_session_cookie("route"));
     hits.push(session);
     hits.push(not_found(CHAT_HOST, "/other"));
     // 4. example.com/api.
@@ -161,7 +163,7 @@ pub fn seeds_traffic(weighed: usize, to_canary: usize) -> Vec<Hit> {
     for query in ["", "?page=2"] {
         hits.push(Hit {
             status: 301,
-            upstream: "-",
+            upstream: "-".to_string(),
             alternative: "-",
             addr: "-",
             location: format!("http://{DOCS_HOST}/guide/{query}"),
@@ -241,7 +243,7 @@ pub fn json_line(h: &Hit, _n: usize) -> String {
         q(h.method),
         q(&h.path),
         h.status,
-        q(h.upstream),
+        q(&h.upstream),
         q(h.alternative),
         q(h.addr),
         q(h.canary),
@@ -268,4 +270,31 @@ pub fn log(hits: &[Hit], line: fn(&Hit, usize) -> String) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A configuration of `hosts` hosts, each with one Prefix path to a service of its own
+/// (`bench-app{i}-80`), and a log of `lines` requests spread over them, in the default format: a line
+/// without host in a configuration with many hosts.
+pub fn many_hosts(hosts: usize, lines: usize) -> (serde_json::Value, impl Iterator<Item = String>) {
+    let items: Vec<serde_json::Value> = (0..hosts)
+        .map(|i| {
+            serde_json::json!({"metadata": {"name": format!("app{i}"), "namespace": "bench"},
+                "spec": {"rules": [{"host": format!("app{i}.example.com"), "http": {"paths": [
+                    {"path": "/app", "pathType": "Prefix",
+                     "backend": {"service": {"name": format!("app{i}"), "port": {"number": 80}}}}]}}]}})
+        })
+        .collect();
+    let config = serde_json::json!({"kind": "List", "items": items});
+    let log = (0..lines).map(move |n| {
+        let i = n * 7919 % hosts.max(1);
+        let hit = forward(
+            "",
+            &format!("/app/items/{n}"),
+            &format!("bench-app{i}-80"),
+            "/",
+            Kind::Docs,
+        );
+        default_line(&hit, n)
+    });
+    (config, log)
 }

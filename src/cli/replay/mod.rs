@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod canary_weights;
+mod candidate_hosts;
 mod context;
 mod difference;
 mod escape;

@@ -1,5 +1,6 @@
 //! One logged request through the router's `decide`, compared with what ingress-nginx logged.
 
+use super::candidate_hosts::CandidateHosts;
 use super::context::{LoggedContext, LoggedHeaders, SplitMix64};
 use super::difference::{Cause, Difference, Rule, Side};
 use super::fields::{Fields, HeaderNames};
@@ -76,9 +77,10 @@ enum Outcome {
 pub struct Replayer<'t> {
     table: &'t RouteTable,
     names: UpstreamNames,
-    /// What a line without host is tried with: every rule host (a wildcard by one name under it) and
-    /// one host no rule names.
-    hosts: Vec<String>,
+    /// What a line without host is tried with.
+    hosts: CandidateHosts,
+    /// The order the hosts are tried in for the current line (kept to spare an allocation per line).
+    order: Vec<usize>,
     random: SplitMix64,
     sessions: SessionKeys,
 }
@@ -88,7 +90,8 @@ impl<'t> Replayer<'t> {
         Replayer {
             table,
             names: UpstreamNames::new(table),
-            hosts: candidate_hosts(table),
+            hosts: CandidateHosts::new(table),
+            order: Vec::new(),
             random: SplitMix64::new(0x1ce5_ea5e),
             sessions: SessionKeys::default(),
         }
@@ -114,15 +117,18 @@ impl<'t> Replayer<'t> {
 
     /// A line without host matches when some host routes it as logged.
     fn replay_hostless(&mut self, logged: &Logged<'_>, headers: LoggedHeaders<'_, '_>) -> Replayed {
+        // Lent out while `judge` borrows the replayer.
         let hosts = std::mem::take(&mut self.hosts);
+        let mut order = std::mem::take(&mut self.order);
+        hosts.order(&logged.old, &self.names, &mut order);
         let mut first: Option<(usize, Mismatch)> = None;
         let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
         let mut matched = None;
-        for (i, host) in hosts.iter().enumerate() {
-            let judged = self.judge(logged, headers, host, false);
+        for &i in &order {
+            let judged = self.judge(logged, headers, hosts.get(i), false);
             match judged.result {
                 Ok(canary) => {
-                    matched = Some((i, canary));
+                    matched = Some(canary);
                     break;
                 }
                 Err(m) => {
@@ -136,21 +142,18 @@ impl<'t> Replayer<'t> {
         let outcome_hosts: Vec<usize> = outcomes.iter().map(|(i, _)| *i).collect();
         let agree = outcome_hosts.len() <= 1;
         let replayed = match (matched, first) {
-            (Some((i, canary)), _) => {
-                // The host that matched is tried first next time: logs repeat their hosts.
-                let mut hosts = hosts;
-                hosts.swap(0, i);
-                self.hosts = hosts;
-                return Replayed {
-                    verdict: Verdict::Identical,
-                    canary,
-                };
-            }
+            (Some(canary), _) => Replayed {
+                verdict: Verdict::Identical,
+                canary,
+            },
             (None, Some((i, mismatch))) if agree => {
-                let host = hosts.get(i).cloned().unwrap_or_default();
+                let host = hosts.get(i).to_string();
                 let mut d = self.difference(logged, headers, &host, mismatch);
                 d.host = "any host".to_string();
-                Verdict::Different(Box::new(d))
+                Replayed {
+                    verdict: Verdict::Different(Box::new(d)),
+                    canary: None,
+                }
             }
             (None, _) => {
                 let mut ambiguity = Ambiguity {
@@ -158,20 +161,21 @@ impl<'t> Replayer<'t> {
                     outcomes: Vec::new(),
                 };
                 for &i in outcome_hosts.iter().take(MAX_OUTCOMES) {
-                    let host = hosts.get(i).cloned().unwrap_or_default();
+                    let host = hosts.get(i).to_string();
                     let (new, _) = self.redecide(logged, headers, &host);
                     ambiguity.outcomes.push((host, new));
                 }
                 // The same order whichever host was tried first (requests group by their outcomes).
                 ambiguity.outcomes.sort_by(|a, b| a.0.cmp(&b.0));
-                Verdict::Ambiguous(Box::new(ambiguity))
+                Replayed {
+                    verdict: Verdict::Ambiguous(Box::new(ambiguity)),
+                    canary: None,
+                }
             }
         };
         self.hosts = hosts;
-        Replayed {
-            verdict: replayed,
-            canary: None,
-        }
+        self.order = order;
+        replayed
     }
 
     /// The router's decision for the logged request sent to `host`.
@@ -547,34 +551,4 @@ fn canary_inputs_known(canary: &Canary, route: Option<&RouteInfo>, ctx: LoggedHe
     let cookie_known = !reads_cookie || ctx.knows("cookie");
     let header_known = canary.rules.header.as_deref().is_none_or(|h| ctx.knows(h));
     cookie_known && header_known
-}
-
-/// The hosts a line without host is tried with.
-fn candidate_hosts(table: &RouteTable) -> Vec<String> {
-    let mut exact: Vec<String> = Vec::new();
-    let mut wildcard_parents: Vec<String> = Vec::new();
-    for host in table.routes().iter().filter_map(|r| r.host.as_deref()) {
-        match host.strip_prefix("*.") {
-            Some(parent) => wildcard_parents.push(parent.to_string()),
-            None => exact.push(host.to_string()),
-        }
-    }
-    exact.sort();
-    exact.dedup();
-    wildcard_parents.sort();
-    wildcard_parents.dedup();
-    let mut hosts = exact.clone();
-    for parent in wildcard_parents {
-        let name = (0..)
-            .map(|n| format!("replay{n}.{parent}"))
-            .find(|h| exact.binary_search(h).is_err())
-            .unwrap_or_default();
-        hosts.push(name);
-    }
-    let unnamed = (0..)
-        .map(|n| format!("replay-unnamed-host{n}.invalid"))
-        .find(|h| exact.binary_search(h).is_err())
-        .unwrap_or_default();
-    hosts.push(unnamed);
-    hosts
 }
