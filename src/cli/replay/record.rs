@@ -135,7 +135,7 @@ fn split_target(request: &str, target: Range<usize>) -> (Option<Range<usize>>, R
     let text = request.get(target.clone()).unwrap_or_default();
     let scheme_end = ["http://", "https://"]
         .iter()
-        .find(|s| text.len() > s.len() && text[..s.len()].eq_ignore_ascii_case(s))
+        .find(|s| text.len() > s.len() && text.get(..s.len()).is_some_and(|t| t.eq_ignore_ascii_case(s)))
         .map(|s| s.len());
     let Some(scheme_end) = scheme_end else {
         return (None, target);
@@ -183,6 +183,14 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((l.path(), l.host()), ("/x", Some("Foo.io:8080")));
+        // A target that is not ASCII where a scheme would end is a path like any other.
+        let l = logged(&[
+            (Var::Request, "GET httpé/x HTTP/1.1"),
+            (Var::ProxyUpstreamName, "a"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((l.path(), l.host()), ("httpé/x", None));
         let l = logged(&[
             (Var::RequestMethod, "POST"),
             (Var::RequestUri, "/y"),
