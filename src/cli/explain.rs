@@ -1,6 +1,6 @@
 //! `ingress-wasm explain`: the filter's decision for one request, and why.
 
-use super::{err, load_or_report, out, ExplainArgs};
+use super::{err, load_or_report, print_json_or_text, ExplainArgs};
 use ingress_wasm::decide::affinity::{ResponseWork, Session};
 use ingress_wasm::decide::canary::CanaryRule;
 use ingress_wasm::decide::{Decision, HostMatch, Reason, RequestContext, RouteInfo, RouteTable, Trace};
@@ -33,18 +33,10 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         request: &request,
         decision: &decision,
     };
-    if args.json {
-        match serde_json::to_string_pretty(&explanation.json()) {
-            Ok(text) => out(&text),
-            Err(e) => {
-                err(&format!("error: cannot print JSON: {e}"));
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        explanation.text().iter().for_each(|line| out(line));
+    match print_json_or_text(args.json, || explanation.json(), || explanation.text()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }
 
 /// The request as given on the command line.
@@ -447,7 +439,7 @@ fn host_match_name(host: HostMatch) -> &'static str {
     }
 }
 
-fn reason_name(reason: Reason) -> &'static str {
+pub(super) fn reason_name(reason: Reason) -> &'static str {
     match reason {
         Reason::ExactPath => "exact-path",
         Reason::PrefixPath => "prefix-path",
@@ -465,7 +457,7 @@ fn reason_name(reason: Reason) -> &'static str {
     }
 }
 
-fn reason_text(reason: Reason) -> &'static str {
+pub(super) fn reason_text(reason: Reason) -> &'static str {
     match reason {
         Reason::ExactPath => "the path equals an Exact path",
         Reason::PrefixPath => "the longest matching Prefix path",

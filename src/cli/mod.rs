@@ -6,6 +6,7 @@
 mod explain;
 mod input;
 mod render;
+mod replay;
 
 use clap::{Args, Parser, Subcommand};
 use ingress_wasm::config::Compiled;
@@ -38,6 +39,9 @@ enum Command {
     /// Render configuration around the filter.
     #[command(subcommand)]
     Render(RenderCommand),
+    /// Replay ingress-nginx access logs through the router and report every request that would go
+    /// elsewhere. Exit status: 0 nothing differs, 1 errors, 3 some requests would go elsewhere.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -113,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Render(RenderCommand::Envoy(args)) => render::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 
@@ -126,6 +131,24 @@ pub fn out(line: &str) {
 pub fn err(line: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{line}");
+}
+
+/// A command's report: one pretty JSON object with `--json`, else its text lines.
+pub fn print_json_or_text(
+    as_json: bool,
+    json: impl FnOnce() -> serde_json::Value,
+    text: impl FnOnce() -> Vec<String>,
+) -> Result<(), ExitCode> {
+    if as_json {
+        let printed = serde_json::to_string_pretty(&json()).map_err(|e| {
+            err(&format!("error: cannot print JSON: {e}"));
+            ExitCode::FAILURE
+        })?;
+        out(&printed);
+    } else {
+        text().iter().for_each(|line| out(line));
+    }
+    Ok(())
 }
 
 pub fn print_diagnostic(d: &Diagnostic) {
