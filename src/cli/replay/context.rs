@@ -43,6 +43,11 @@ impl RequestContext for LoggedContext<'_, '_, '_> {
     fn now(&mut self) -> i64 {
         0
     }
+
+    // Source ranges would need `$remote_addr`; until replay reads it, a client address is unknown.
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// SplitMix64: a small, fast generator; a fixed seed makes every replay of a log draw the same numbers.
