@@ -100,12 +100,15 @@ pub struct RenderEnvoyArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     listen: String,
     /// JSON object mapping "namespace/service:port" to a list of "host:port" endpoints. Backends not
-    /// listed resolve to service.namespace.svc.cluster.local:port.
+    /// listed (or with service-upstream) resolve to service.namespace.svc.cluster.local:port.
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
     /// Address and port of Envoy's admin interface (none when absent).
     #[arg(long, value_name = "ADDR:PORT")]
     admin: Option<String>,
+    /// The Kubernetes cluster domain: Services resolve as service.namespace.svc.DOMAIN.
+    #[arg(long, value_name = "DOMAIN", default_value = ingress_wasm::render::upstream::DEFAULT_CLUSTER_DOMAIN)]
+    cluster_domain: String,
     /// Output directory (created if missing).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: String,

@@ -4,6 +4,7 @@ use super::input::read_endpoints;
 use super::{err, load_or_report, out, plural, RenderEnvoyArgs};
 use ingress_wasm::config::keep_affinity_endpoints;
 use ingress_wasm::render::envoy::{affinity_by_cluster, bootstrap, split_host_port, to_yaml, EnvoyOptions};
+use ingress_wasm::render::upstream::Upstreams;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -62,6 +63,7 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         admin,
         endpoints: &endpoints,
         affinity: &affinity_by_cluster(&compiled.table),
+        upstream: &Upstreams::of(&compiled.table, &args.cluster_domain),
     };
     let config = bootstrap(&options).map_err(|e| match &args.endpoints {
         Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),

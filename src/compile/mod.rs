@@ -12,12 +12,14 @@ mod host_table;
 mod policy;
 pub mod prefix_trie;
 pub mod regex_paths;
+mod upstream;
 
 use affinity::AffinityBuild;
 pub use affinity::Endpoints;
 use canary::PrimaryIndex;
 use host_table::{build_host, Candidate, HostBuild};
 pub(crate) use host_table::{HostTable, PathMatch};
+use upstream::UpstreamBuild;
 
 use crate::decide::rewrite::Rewrite;
 use crate::decide::{Backend, RouteId, RouteInfo, RouteTable};
@@ -68,6 +70,7 @@ pub fn compile(
     let mut catch_all_from: Option<String> = None;
     let mut primaries = PrimaryIndex::default();
     let mut affinity = AffinityBuild::default();
+    let mut upstream = UpstreamBuild::default();
 
     for (ingress, options) in &served {
         let id = ingress.id();
@@ -81,6 +84,9 @@ pub fn compile(
             });
             Some(routes.len() - 1)
         });
+        if let Some(route) = default_route {
+            upstream.record(route, &routes[route], options, diags);
+        }
         if let Some(route) = default_route {
             let takes_catch_all = match semantics {
                 // ingress-nginx: only an Ingress with a backend and no rules configures the catch-all.
@@ -210,6 +216,7 @@ pub fn compile(
                 if let Some(a) = &options.affinity {
                     affinity.record(&routes[route], a, diags);
                 }
+                upstream.record(route, &routes[route], options, diags);
                 primaries.record(rule.host.as_deref(), &p.path, p.path_type, route);
                 build.taken.insert(key, route);
                 build.candidates.push(Candidate {
@@ -244,11 +251,26 @@ pub fn compile(
     for canary in &mut canaries {
         canary.affinity = affinity_of.get(&canary.backend.cluster).copied();
     }
+    let canary_backends: Vec<Backend> = canaries.iter().map(|c| c.backend.clone()).collect();
+    let upstream = upstream.finish(
+        &mut routes,
+        &canary_backends,
+        catch_all,
+        &affinity_of,
+        settings,
+        diags,
+    );
     check_cluster_names(
         routes
             .iter()
             .map(|r| (&r.backend, &r.ingress, &r.field))
-            .chain(canaries.iter().map(|c| (&c.backend, &c.ingress, &c.field))),
+            .chain(canaries.iter().map(|c| (&c.backend, &c.ingress, &c.field)))
+            .chain(
+                upstream
+                    .error_backends
+                    .iter()
+                    .map(|e| (&e.backend, &e.ingress, &e.field)),
+            ),
         diags,
     );
     // ingress-nginx matches every path of a regex host as a regex; say so in each route.
@@ -297,6 +319,8 @@ pub fn compile(
         max_path_bytes: settings.max_path_bytes,
         canaries,
         affinities,
+        cluster_settings: upstream.cluster_settings,
+        location_profiles: upstream.profiles,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod policy;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
+pub mod upstream;
 
 use crate::compile::regex_paths::Groups;
 use crate::compile::{HostTable, PathMatch};
@@ -69,7 +70,7 @@ impl RequestContext for NoContext {
 pub type RouteId = usize;
 
 /// A backend service and the Envoy cluster that serves it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Backend {
     pub namespace: String,
     pub service: String,
@@ -179,6 +180,8 @@ pub struct Forward<'t> {
     pub response: Option<ResponseWork>,
     /// Headers to set on the response (CORS), replacing the upstream's of the same name.
     pub response_headers: Vec<(&'static str, String)>,
+    /// Envoy filter state to set (`set_property`), read by Envoy's own filters (error pages).
+    pub properties: Vec<(&'static str, String)>,
     pub trace: Trace,
 }
 
@@ -249,6 +252,12 @@ pub struct RouteTable {
     pub(crate) max_path_bytes: usize,
     pub(crate) canaries: Vec<Canary>,
     pub(crate) affinities: Vec<Affinity>,
+    /// Backends whose Envoy cluster differs from the default (protocol, service-upstream, connect
+    /// timeout), by cluster name.
+    pub(crate) cluster_settings: HashMap<String, upstream::ClusterSettings>,
+    /// The distinct per-location Envoy route settings (timeouts, error pages); routes name theirs in their
+    /// policy.
+    pub(crate) location_profiles: Vec<upstream::LocationProfile>,
 }
 
 impl RouteTable {
@@ -302,10 +311,26 @@ impl RouteTable {
         }
     }
 
-    /// Every distinct backend any route can send to, canaries included, sorted by cluster name.
+    /// How Envoy's cluster for `cluster` must differ from the default, if it does.
+    pub fn cluster_settings(&self, cluster: &str) -> Option<&upstream::ClusterSettings> {
+        self.cluster_settings.get(cluster)
+    }
+
+    /// The per-location Envoy route settings; [`upstream::LOCATION_HEADER`] names one by index.
+    pub fn location_profiles(&self) -> &[upstream::LocationProfile] {
+        &self.location_profiles
+    }
+
+    /// Every distinct backend any route can send to, canaries and default backends of error pages
+    /// included, sorted by cluster name.
     pub fn backends(&self) -> Vec<Backend> {
         let mut all: Vec<Backend> = self.routes.iter().map(|r| r.backend.clone()).collect();
         all.extend(self.canaries.iter().map(|c| c.backend.clone()));
+        all.extend(
+            self.location_profiles
+                .iter()
+                .filter_map(|p| Some(p.error_pages.as_ref()?.backend.clone())),
+        );
         all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
         all.dedup_by(|a, b| a.cluster == b.cluster);
         all
@@ -474,8 +499,10 @@ impl RouteTable {
                 .changed(target.raw_path)
                 .then(|| format!("{}{}", target.path.as_str(), target.query)),
         };
+        let mut properties = Vec::new();
         if let Some(policy) = &route.policy {
-            let after = policy.after_rewrite(target, ctx, &mut headers, &mut response_headers);
+            let after =
+                policy.after_rewrite(target, ctx, &mut headers, &mut response_headers, &mut properties);
             if let Some(answer) = after.into_decision(trace(host, Some(id), reason)) {
                 return answer;
             }
@@ -521,6 +548,7 @@ impl RouteTable {
             headers,
             response,
             response_headers,
+            properties,
             trace,
         })
     }

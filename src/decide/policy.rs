@@ -11,11 +11,15 @@
 //! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
 //! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
 
+use super::upstream::UpstreamLocation;
 use super::{Decision, Reason, RequestContext, Target, Trace};
 
 /// The location rules of one route. Each family lives in its own module and adds its field here.
 #[derive(Debug, Default)]
-pub struct Policy {}
+pub struct Policy {
+    /// Per-location Envoy settings (timeouts, error pages): which profile route serves the location.
+    pub upstream: Option<UpstreamLocation>,
+}
 
 /// What a phase decided.
 #[derive(Debug)]
@@ -67,7 +71,7 @@ impl Outcome {
 impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
-        true
+        self.upstream.is_none()
     }
 
     /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
@@ -81,15 +85,21 @@ impl Policy {
         Outcome::Continue
     }
 
-    /// The phases after `rewrite-target`: ssl-redirect, source ranges, basic auth. `headers` are the
-    /// request headers toward the upstream (e.g. the Host of `upstream-vhost`).
+    /// The phases after `rewrite-target`: ssl-redirect, source ranges, basic auth, then the content
+    /// phase (the location's Envoy settings). `headers` are the request headers toward the upstream (e.g.
+    /// the Host of `upstream-vhost`), `properties` Envoy filter state for the upstream side.
     pub(crate) fn after_rewrite(
         &self,
-        _target: &Target<'_, '_>,
+        target: &Target<'_, '_>,
         _ctx: &mut dyn RequestContext,
-        _headers: &mut Vec<(&'static str, String)>,
+        headers: &mut Vec<(&'static str, String)>,
         _response_headers: &mut Vec<(&'static str, String)>,
+        properties: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        if let Some(upstream) = &self.upstream {
+            let original_uri = format!("{}{}", target.raw_path, target.query);
+            upstream.apply(&original_uri, headers, properties);
+        }
         Outcome::Continue
     }
 }

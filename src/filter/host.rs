@@ -143,6 +143,12 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -377,6 +383,13 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
         Err(Status::NotFound) => Ok(None),
         Err(status) => Err(status),
     }
+}
+
+/// Sets filter state of the request: Envoy keeps `value` under the key `wasm.<name>` for the stream,
+/// where its own filters and formatters (`%FILTER_STATE(wasm.<name>:PLAIN)%`) read it.
+pub fn set_property(name: &str, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: the slices are live for the call and the host copies them.
+    check(unsafe { proxy_set_property(name.as_ptr(), name.len(), ptr_or_null(value), value.len()) })
 }
 
 /// Fills `buf` with random bytes from the host (WASI `random_get`; Envoy draws them from BoringSSL's

@@ -20,6 +20,7 @@ mod request_context;
 
 use crate::config::{self, MAX_CONFIG_BYTES};
 use crate::decide::affinity::{ResponseWork, SESSION_HEADER};
+use crate::decide::upstream::LOCATION_HEADER;
 use crate::decide::{reply_body, Decision, Forward, Request, RouteTable};
 use crate::diagnostics::Diagnostic;
 use counters::{Counter, Counters};
@@ -296,6 +297,16 @@ fn apply_forward(table: &RouteTable, forward: &Forward<'_>) -> Result<(), String
         if !forward.headers.iter().any(|(n, _)| n == name) {
             host::remove_request_header(name).map_err(|status| format!("cannot remove {name}: {status}"))?;
         }
+    }
+    // Likewise the location header selects Envoy's route settings (timeouts, error pages).
+    let names_location = forward.headers.iter().any(|(n, _)| *n == LOCATION_HEADER);
+    if !table.location_profiles().is_empty() && !names_location {
+        host::remove_request_header(LOCATION_HEADER)
+            .map_err(|status| format!("cannot remove {LOCATION_HEADER}: {status}"))?;
+    }
+    for (name, value) in &forward.properties {
+        host::set_property(name, value.as_bytes())
+            .map_err(|status| format!("cannot set {name}: {status}"))?;
     }
     // ABI 0.2.1 modules get the route cache cleared on header writes; this keeps working when that ends.
     if let Err(status) = host::call_foreign_function(CLEAR_ROUTE_CACHE, &[]) {

@@ -18,7 +18,9 @@
 //! on [`SESSION_HEADER`], after the Wasm filter (which sets that header from the cookie) and before the
 //! router; on the way back it names the endpoint it chose, which the filter turns into the cookie.
 
+use super::upstream::{self, Upstreams};
 use crate::decide::affinity::{HASH_HEADER, SESSION_HEADER};
+use crate::decide::upstream::LOCATION_HEADER;
 use crate::decide::Backend;
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::affinity::AffinityMode;
@@ -33,12 +35,8 @@ pub const PLUGIN_NAME: &str = "ingress_wasm";
 pub const STAT_PREFIX: &str = "ingress_http";
 /// Name of the listener.
 pub const LISTENER_NAME: &str = "ingress_http";
-/// Upstream connect timeout of every backend cluster.
-pub const CONNECT_TIMEOUT: &str = "5s";
 /// Request-header bytes nginx allows besides the request line (`large_client_header_buffers 4 8k`).
 pub const OTHER_HEADERS_KB: usize = 32;
-/// The DNS suffix of Kubernetes services, used when no endpoints are given.
-pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
 
 /// What [`bootstrap`] needs.
 #[derive(Debug, Clone)]
@@ -60,6 +58,9 @@ pub struct EnvoyOptions<'a> {
     pub endpoints: &'a BTreeMap<String, Vec<String>>,
     /// Session affinity by cluster name (`RouteTable::affinity_of_cluster`), as Envoy must balance.
     pub affinity: &'a BTreeMap<String, AffinityMode>,
+    /// Backend protocols, connect timeouts, Services, location timeouts and error pages
+    /// (`Upstreams::of`), and the cluster domain of Service names.
+    pub upstream: &'a Upstreams,
 }
 
 /// Renders the Envoy bootstrap. `Err` names a malformed endpoint entry.
@@ -67,16 +68,25 @@ pub struct EnvoyOptions<'a> {
 /// Clusters:
 /// - a backend with an `endpoints` entry gets exactly those addresses: `STATIC` when all are IP literals,
 ///   `STRICT_DNS` otherwise;
-/// - a backend without an entry whose port is a number resolves `service.namespace.svc.cluster.local:port`
-///   with `STRICT_DNS` (the cluster IP of the Service, so kube-proxy does the endpoint balancing);
+/// - a backend without an entry, or with `service-upstream`, whose port is a number resolves
+///   `service.namespace.svc.<cluster domain>:port` with `STRICT_DNS` (the cluster IP of the Service, so
+///   kube-proxy does the endpoint balancing);
 /// - a backend without an entry whose port is a *name* cannot be resolved by DNS (the number behind a
 ///   named Service port is only known to the API server), so its cluster is rendered `STATIC` with no
 ///   endpoints: the configuration loads, and requests routed there get Envoy's 503 "no healthy upstream"
 ///   until an `endpoints` entry (or an EDS-fed cluster of the same name) supplies the addresses.
 pub fn bootstrap(opts: &EnvoyOptions<'_>) -> Result<Value, String> {
     let mut clusters = Vec::with_capacity(opts.backends.len());
+    let no_endpoints = BTreeMap::new();
     for backend in opts.backends {
-        let mut c = cluster(backend, opts.endpoints)?;
+        let settings = opts.upstream.cluster(&backend.cluster);
+        let endpoints = if settings.service_upstream {
+            &no_endpoints
+        } else {
+            opts.endpoints
+        };
+        let mut c = cluster(backend, endpoints, opts.upstream)?;
+        upstream::apply_cluster_settings(&mut c, &settings);
         if opts.affinity.get(&backend.cluster) == Some(&AffinityMode::Balanced) {
             if let Some(map) = c.as_object_mut() {
                 map.insert("lb_policy".into(), json!("MAGLEV"));
@@ -133,6 +143,9 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
     if persistent {
         internal.push(SESSION_HEADER);
     }
+    if !opts.upstream.profiles.is_empty() {
+        internal.push(LOCATION_HEADER);
+    }
     let route = if balanced {
         json!({"cluster_header": header, "hash_policy": [{"header": {"header_name": HASH_HEADER}}]})
     } else {
@@ -161,7 +174,7 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
         http_filters.push(stateful_session_filter());
     }
     http_filters.push(json!({"name": "envoy.filters.http.router", "typed_config": router}));
-    json!({
+    let mut listener = json!({
         "name": LISTENER_NAME,
         "address": socket_address(&opts.listen.0, opts.listen.1),
         "filter_chains": [{
@@ -193,7 +206,9 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
                 },
             }],
         }],
-    })
+    });
+    upstream::apply_to_listener(&mut listener, opts.upstream);
+    listener
 }
 
 fn wasm_filter(opts: &EnvoyOptions<'_>) -> Value {
@@ -246,7 +261,11 @@ struct Endpoint {
     is_ip: bool,
 }
 
-fn cluster(backend: &Backend, endpoints: &BTreeMap<String, Vec<String>>) -> Result<Value, String> {
+fn cluster(
+    backend: &Backend,
+    endpoints: &BTreeMap<String, Vec<String>>,
+    upstreams: &Upstreams,
+) -> Result<Value, String> {
     let key = crate::compile::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
     let (kind, addresses) = match endpoints.get(&key) {
         Some(list) => {
@@ -265,7 +284,7 @@ fn cluster(backend: &Backend, endpoints: &BTreeMap<String, Vec<String>>) -> Resu
         }
         None => match backend.port.parse::<u16>() {
             Ok(port) if port > 0 => {
-                let host = format!("{}.{}.{CLUSTER_DOMAIN}", backend.service, backend.namespace);
+                let host = upstreams.service_host(backend);
                 (
                     "STRICT_DNS",
                     vec![Endpoint {
@@ -286,7 +305,6 @@ fn cluster(backend: &Backend, endpoints: &BTreeMap<String, Vec<String>>) -> Resu
     let mut cluster = json!({
         "name": backend.cluster,
         "type": kind,
-        "connect_timeout": CONNECT_TIMEOUT,
         "load_assignment": {
             "cluster_name": backend.cluster,
             "endpoints": if lb_endpoints.is_empty() { json!([]) } else { json!([{"lb_endpoints": lb_endpoints}]) },
@@ -391,6 +409,7 @@ mod tests {
             admin: admin.then(|| ("127.0.0.1".to_string(), 9901)),
             endpoints,
             affinity: &BTreeMap::new(),
+            upstream: &Upstreams::default(),
         })
     }
 
@@ -441,7 +460,13 @@ mod tests {
             hosts[0]["routes"],
             json!([{
                 "match": {"prefix": "/"},
-                "route": {"cluster_header": "x-ingress-cluster"},
+                "route": {
+                    "cluster_header": "x-ingress-cluster",
+                    // ingress-nginx's default proxy-read-timeout (see render::upstream).
+                    "timeout": "0s",
+                    "idle_timeout": "65s",
+                    "retry_policy": {"per_try_idle_timeout": "60s"},
+                },
                 "request_headers_to_remove": ["x-ingress-cluster"],
             }])
         );

@@ -1,3 +1,5 @@
 //! Envoy / Kubernetes / Istio output (native only).
 
 pub mod envoy;
+pub mod headers;
+pub mod upstream;

@@ -59,6 +59,14 @@ impl Drop for EchoServer {
     }
 }
 
+/// The number in query parameter `name` of a request path, if any.
+fn query_number(path: &str, name: &str) -> Option<u64> {
+    let (_, query) = path.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
 fn serve(stream: TcpStream, service: &str) {
     let endpoint = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
@@ -115,17 +123,33 @@ fn serve(stream: TcpStream, service: &str) {
             .and_then(serde_json::Value::as_str)
             .map(|value| format!("set-cookie: {value}\r\n"))
             .unwrap_or_default();
+        let status = query_number(&path, "echo-status").unwrap_or(200);
+        let drip = query_number(&path, "echo-drip-ms").map(Duration::from_millis);
+        if let Some(delay) = query_number(&path, "echo-delay-ms") {
+            thread::sleep(Duration::from_millis(delay));
+        }
         let body = serde_json::json!({"service": service, "endpoint": endpoint, "method": method,
                                       "path": path, "headers": headers})
         .to_string();
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}\r\n{}",
+        let head = format!(
+            "HTTP/1.1 {status} Echo\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}\r\n",
             body.len(),
             service,
-            body
         );
-        if writer.write_all(response.as_bytes()).is_err() {
+        if writer.write_all(head.as_bytes()).is_err() {
             return;
+        }
+        let parts = match drip {
+            Some(_) => body.as_bytes().chunks(body.len().div_ceil(3).max(1)).collect(),
+            None => vec![body.as_bytes()],
+        };
+        for (i, part) in parts.iter().enumerate() {
+            if let (Some(gap), true) = (drip, i > 0) {
+                thread::sleep(gap);
+            }
+            if writer.write_all(part).and_then(|()| writer.flush()).is_err() {
+                return;
+            }
         }
     }
 }

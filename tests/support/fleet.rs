@@ -8,6 +8,7 @@ use super::http::{self, Response};
 use ingress_wasm::compile::cluster::backend_key;
 use ingress_wasm::config::{keep_affinity_endpoints, load_value, plugin_config, set_endpoints};
 use ingress_wasm::render::envoy::{affinity_by_cluster, bootstrap, to_yaml, EnvoyOptions};
+use ingress_wasm::render::upstream::{Upstreams, DEFAULT_CLUSTER_DOMAIN};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -75,6 +76,7 @@ impl Fleet {
             admin: Some(("127.0.0.1".to_string(), 0)),
             endpoints: &endpoints,
             affinity: &affinity_by_cluster(&compiled.table),
+            upstream: &Upstreams::of(&compiled.table, DEFAULT_CLUSTER_DOMAIN),
         })
         .unwrap_or_else(|e| panic!("{label}: bootstrap: {e}"));
         Envoy::start(label, &to_yaml(&rendered))

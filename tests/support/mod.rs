@@ -8,4 +8,5 @@ pub mod envoy;
 pub mod fleet;
 pub mod h2;
 pub mod http;
+pub mod protocol_front;
 pub mod scenario;

@@ -8,6 +8,7 @@ use super::http::{self, Response};
 use ingress_wasm::compile::cluster::backend_key;
 use ingress_wasm::decide::reply_body;
 use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
+use ingress_wasm::render::upstream::Upstreams;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,12 +20,35 @@ pub struct Scenario {
     pub cluster_header: String,
 }
 
+/// The cluster domain of the scenarios' Services: every `*.localhost` name resolves to 127.0.0.1, so a
+/// Service named by DNS (`service-upstream`) is reached on its port at the loopback address.
+pub const TEST_CLUSTER_DOMAIN: &str = "localhost";
+
 /// Renders the bootstrap for `plugin_config` with loopback listener and admin on ephemeral ports.
 pub fn render(
     plugin_config: &Value,
     backends: &[ingress_wasm::decide::Backend],
     cluster_header: &str,
     endpoints: &BTreeMap<String, Vec<String>>,
+) -> Value {
+    render_with(
+        plugin_config,
+        backends,
+        cluster_header,
+        endpoints,
+        &BTreeMap::new(),
+        &Upstreams::default(),
+    )
+}
+
+/// [`render`] with the session affinity and upstream settings of the route table.
+pub fn render_with(
+    plugin_config: &Value,
+    backends: &[ingress_wasm::decide::Backend],
+    cluster_header: &str,
+    endpoints: &BTreeMap<String, Vec<String>>,
+    affinity: &BTreeMap<String, ingress_wasm::model::annotations::affinity::AffinityMode>,
+    upstream: &Upstreams,
 ) -> Value {
     let wasm = wasm_module().to_string_lossy().into_owned();
     bootstrap(&EnvoyOptions {
@@ -35,7 +59,8 @@ pub fn render(
         listen: ("127.0.0.1".to_string(), 0),
         admin: Some(("127.0.0.1".to_string(), 0)),
         endpoints,
-        affinity: &BTreeMap::new(),
+        affinity,
+        upstream,
     })
     .unwrap_or_else(|e| panic!("bootstrap: {e}"))
 }
@@ -74,7 +99,14 @@ impl Scenario {
             upstreams.insert(b.cluster.clone(), server);
         }
         let cluster_header = compiled.table.cluster_header().to_string();
-        let mut rendered = render(&config, &backends, &cluster_header, &endpoints);
+        let mut rendered = render_with(
+            &config,
+            &backends,
+            &cluster_header,
+            &endpoints,
+            &BTreeMap::new(),
+            &Upstreams::of(&compiled.table, TEST_CLUSTER_DOMAIN),
+        );
         edit(&mut rendered);
         let envoy = Envoy::start(label, &to_yaml(&rendered));
         Scenario {

@@ -1,8 +1,9 @@
 //! `nginx.ingress.kubernetes.io/*` annotations -> typed options per Ingress.
 //!
 //! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`])
-//! and cookie session affinity ([`affinity`]). Invalid values are errors (the configuration is refused;
-//! ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
+//! and cookie session affinity ([`affinity`]), how locations reach their backends ([`upstream`]) and
+//! error pages from a default backend ([`error_pages`]). Invalid values are errors (the configuration is
+//! refused; ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
 //! (authentication, source ranges, rate limits, WAF, and snippets with access directives), fail closed
 //! while they are not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a
 //! denied location. Every other ingress-nginx annotation is warned about as not yet supported, never
@@ -11,13 +12,17 @@
 
 pub mod affinity;
 pub mod canary;
+pub mod error_pages;
+pub mod upstream;
 
 use crate::decide::rewrite::Template;
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::Ingress;
 use affinity::AffinityOptions;
 use canary::CanaryOptions;
+use error_pages::ErrorPageOptions;
 use std::collections::BTreeMap;
+use upstream::UpstreamOptions;
 
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -35,6 +40,10 @@ pub struct IngressOptions {
     pub canary_behavior: affinity::CanaryBehavior,
     /// Access-control annotations (full keys) this gateway does not enforce: the Ingress fails closed.
     pub unenforced: Vec<String>,
+    /// `backend-protocol`, `service-upstream`, the proxy timeouts, `client-body-buffer-size`.
+    pub upstream: UpstreamOptions,
+    /// `custom-http-errors`, `default-backend`.
+    pub error_pages: ErrorPageOptions,
 }
 
 impl IngressOptions {
@@ -47,8 +56,6 @@ impl IngressOptions {
 /// Annotations this project does not implement yet (ingress-nginx names, without the prefix).
 const NOT_YET_SUPPORTED: &[&str] = &[
     "app-root",
-    "backend-protocol",
-    "client-body-buffer-size",
     "connection-proxy-header",
     "cors-allow-credentials",
     "cors-allow-headers",
@@ -57,8 +64,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "cors-expose-headers",
     "cors-max-age",
     "custom-headers",
-    "custom-http-errors",
-    "default-backend",
     "enable-access-log",
     "enable-cors",
     "enable-opentelemetry",
@@ -78,7 +83,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-buffer-size",
     "proxy-buffering",
     "proxy-buffers-number",
-    "proxy-connect-timeout",
     "proxy-cookie-domain",
     "proxy-cookie-path",
     "proxy-http-version",
@@ -86,11 +90,9 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-next-upstream",
     "proxy-next-upstream-timeout",
     "proxy-next-upstream-tries",
-    "proxy-read-timeout",
     "proxy-redirect-from",
     "proxy-redirect-to",
     "proxy-request-buffering",
-    "proxy-send-timeout",
     "proxy-ssl-ciphers",
     "proxy-ssl-name",
     "proxy-ssl-protocols",
@@ -99,7 +101,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-ssl-verify",
     "proxy-ssl-verify-depth",
     "server-alias",
-    "service-upstream",
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
@@ -254,7 +255,13 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
         canary_behavior: affinity::canary_behavior(&a, diags),
         canary,
         unenforced: Vec::new(),
+        upstream: UpstreamOptions::default(),
+        error_pages: ErrorPageOptions::default(),
     };
+    if options.canary.is_none() {
+        options.upstream = upstream::parse(&a, diags);
+        options.error_pages = error_pages::parse(&a, diags);
+    }
     for (&name, &value) in &a.values {
         let key = format!("{PREFIX}{name}");
         let field = field_of(name);
@@ -279,6 +286,7 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
                 Err(e) => diags.error(&id, &field, e),
             },
             "use-regex" => options.use_regex = a.bool(name, diags).unwrap_or(false),
+            n if upstream::NAMES.contains(&n) || error_pages::NAMES.contains(&n) => {}
             n if restricts_access(n) => {
                 options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);

@@ -1,0 +1,116 @@
+//! The headers ingress-nginx sets toward every backend (`nginx.tmpl`: `proxy_set_header X-Request-ID`,
+//! `X-Real-IP`, `X-Forwarded-*`, `X-Scheme`, `X-Original-Forwarded-*`, `Proxy ""`), made by Envoy
+//! itself so the filter does no work for them. Each replaces whatever the client sent:
+//!
+//! | header | value | set by |
+//! |---|---|---|
+//! | `X-Request-ID` | the client's, else a new UUID (`$req_id`) | Envoy: `preserve_external_request_id` |
+//! | `X-Real-IP`, `X-Forwarded-For` | the client's address (`$remote_addr`; with trusted hops, the one Envoy took from `X-Forwarded-For`) | virtual host |
+//! | `X-Forwarded-Host` | the request's `Host` as the client sent it, port included (`$best_http_host`) | early header mutation |
+//! | `X-Forwarded-Port` | the port the listener accepted the connection on (`$server_port`) | virtual host |
+//! | `X-Forwarded-Proto` | `http` or `https` (`$scheme`) | Envoy (`use_remote_address`) |
+//! | `X-Forwarded-Scheme`, `X-Scheme` | the same as `X-Forwarded-Proto` | virtual host |
+//! | `X-Original-Forwarded-For`, `X-Original-Forwarded-Host` | the client's own `X-Forwarded-For` / `-Host`, absent if it sent none | early header mutation |
+//! | `Proxy` | removed (httpoxy) | virtual host |
+//!
+//! The early header mutation runs once per client request before any filter, so `X-Forwarded-Host` and
+//! the originals see the request as it arrived (before the filter or `upstream-vhost` change the host),
+//! and Envoy does not append the peer to `X-Forwarded-For` (`skip_xff_append`): the virtual host
+//! replaces it with the client's address, as ingress-nginx does.
+
+use serde_json::{json, Map, Value};
+
+/// `append_action` that replaces every client copy of a header.
+const OVERWRITE: &str = "OVERWRITE_IF_EXISTS_OR_ADD";
+
+fn set(name: &str, value: &str) -> Value {
+    json!({"header": {"key": name, "value": value}, "append_action": OVERWRITE})
+}
+
+/// The connection manager's part: request IDs kept from clients, no `X-Forwarded-For` append, and the
+/// early header mutation, which also drops a client's copies of `envoy_only` headers.
+pub fn connection_manager(hcm: &mut Map<String, Value>, envoy_only: &[&str]) {
+    hcm.insert("preserve_external_request_id".into(), json!(true));
+    hcm.insert("skip_xff_append".into(), json!(true));
+    let mut mutations: Vec<Value> = envoy_only.iter().map(|name| json!({"remove": name})).collect();
+    mutations.extend([
+        json!({"remove": "x-original-forwarded-for"}),
+        json!({"append": set("x-original-forwarded-for", "%REQ(X-FORWARDED-FOR)%")}),
+        json!({"remove": "x-original-forwarded-host"}),
+        json!({"append": set("x-original-forwarded-host", "%REQ(X-FORWARDED-HOST)%")}),
+        json!({"append": set("x-forwarded-host", "%REQ(:AUTHORITY)%")}),
+    ]);
+    hcm.insert(
+        "early_header_mutation_extensions".into(),
+        json!([{
+            "name": "envoy.http.early_header_mutation.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+                "mutations": mutations,
+            },
+        }]),
+    );
+}
+
+/// The virtual host's part, evaluated when the request goes upstream.
+pub fn virtual_host(vhost: &mut Map<String, Value>) {
+    let client = "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%";
+    let scheme = "%REQ(X-FORWARDED-PROTO)%";
+    vhost.insert(
+        "request_headers_to_add".into(),
+        json!([
+            set("x-real-ip", client),
+            set("x-forwarded-for", client),
+            set("x-forwarded-port", "%DOWNSTREAM_LOCAL_PORT%"),
+            set("x-forwarded-scheme", scheme),
+            set("x-scheme", scheme),
+        ]),
+    );
+    vhost.insert("request_headers_to_remove".into(), json!(["proxy"]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_header_replaces_the_clients() {
+        let mut vhost = Map::new();
+        virtual_host(&mut vhost);
+        let mut hcm = Map::new();
+        connection_manager(&mut hcm, &["x-internal"]);
+        let added = vhost["request_headers_to_add"].as_array().unwrap().iter().chain(
+            hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m.get("append")),
+        );
+        let mut names = Vec::new();
+        for option in added {
+            assert_eq!(option["append_action"], OVERWRITE, "{option}");
+            names.push(option["header"]["key"].as_str().unwrap().to_string());
+        }
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x-forwarded-port",
+                "x-forwarded-scheme",
+                "x-original-forwarded-for",
+                "x-original-forwarded-host",
+                "x-real-ip",
+                "x-scheme"
+            ]
+        );
+        // Copies of the client's own headers are dropped first, so an absent original stays absent.
+        let mutations = &hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"];
+        assert_eq!(mutations[0], json!({"remove": "x-internal"}));
+        assert_eq!(mutations[1], json!({"remove": "x-original-forwarded-for"}));
+        assert_eq!(mutations[3], json!({"remove": "x-original-forwarded-host"}));
+        assert_eq!(hcm["skip_xff_append"], true);
+        assert_eq!(hcm["preserve_external_request_id"], true);
+    }
+}
