@@ -13,10 +13,12 @@
 //! | `X-Original-Forwarded-For`, `X-Original-Forwarded-Host` | the client's own `X-Forwarded-For` / `-Host`, absent if it sent none | early header mutation |
 //! | `Proxy` | removed (httpoxy) | virtual host |
 //!
-//! The early header mutation runs once per client request before any filter, so `X-Forwarded-Host` and
-//! the originals see the request as it arrived (before the filter or `upstream-vhost` change the host),
-//! and Envoy does not append the peer to `X-Forwarded-For` (`skip_xff_append`): the virtual host
-//! replaces it with the client's address, as ingress-nginx does.
+//! The early header mutation runs once per client request, before Envoy appends the peer to
+//! `X-Forwarded-For` and before any filter, so `X-Forwarded-Host` and the originals see the request as it
+//! arrived (before the filter or `upstream-vhost` change the host). The virtual host's values are
+//! evaluated when the request goes upstream; `X-Forwarded-For` is replaced by the client's address there,
+//! as ingress-nginx does (unless `use-forwarded-headers` and `compute-full-forwarded-for`, which have no
+//! counterpart here).
 
 use serde_json::{json, Map, Value};
 
@@ -27,11 +29,10 @@ fn set(name: &str, value: &str) -> Value {
     json!({"header": {"key": name, "value": value}, "append_action": OVERWRITE})
 }
 
-/// The connection manager's part: request IDs kept from clients, no `X-Forwarded-For` append, and the
-/// early header mutation, which also drops a client's copies of `envoy_only` headers.
+/// The connection manager's part: request IDs kept from clients, and the early header mutation, which
+/// also drops a client's copies of `envoy_only` headers.
 pub fn connection_manager(hcm: &mut Map<String, Value>, envoy_only: &[&str]) {
     hcm.insert("preserve_external_request_id".into(), json!(true));
-    hcm.insert("skip_xff_append".into(), json!(true));
     let mut mutations: Vec<Value> = envoy_only.iter().map(|name| json!({"remove": name})).collect();
     mutations.extend([
         json!({"remove": "x-original-forwarded-for"}),
@@ -110,7 +111,6 @@ mod tests {
         assert_eq!(mutations[0], json!({"remove": "x-internal"}));
         assert_eq!(mutations[1], json!({"remove": "x-original-forwarded-for"}));
         assert_eq!(mutations[3], json!({"remove": "x-original-forwarded-host"}));
-        assert_eq!(hcm["skip_xff_append"], true);
         assert_eq!(hcm["preserve_external_request_id"], true);
     }
 }
