@@ -14,7 +14,7 @@ use crate::diagnostics::Diagnostics;
 use crate::model::annotations::upstream::{BackendProtocol, DEFAULT_READ_TIMEOUT, DEFAULT_SEND_TIMEOUT};
 use crate::model::annotations::{field_of, IngressOptions};
 use crate::model::settings::Settings;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// One cluster-level value and the Ingress that set it.
 struct Set<T> {
@@ -42,7 +42,9 @@ struct Pending {
 /// Upstream settings collected while routes are compiled.
 #[derive(Default)]
 pub(super) struct UpstreamBuild {
-    clusters: BTreeMap<String, Explicit>,
+    /// Explicit cluster settings by cluster, in the order the backends were first seen.
+    clusters: Vec<(String, Explicit)>,
+    by_cluster: HashMap<String, usize>,
     pending: Vec<Pending>,
 }
 
@@ -55,7 +57,7 @@ pub(super) struct ErrorBackend {
 
 /// What [`UpstreamBuild::finish`] produces for the route table.
 pub(super) struct Finished {
-    pub(super) cluster_settings: HashMap<String, ClusterSettings>,
+    pub(super) cluster_settings: Vec<(String, ClusterSettings)>,
     pub(super) profiles: Vec<LocationProfile>,
     pub(super) error_backends: Vec<ErrorBackend>,
 }
@@ -99,28 +101,36 @@ impl UpstreamBuild {
         diags: &mut Diagnostics,
     ) {
         let upstream = &options.upstream;
-        let explicit = self.clusters.entry(route.backend.cluster.clone()).or_default();
-        merge(
-            &mut explicit.protocol,
-            upstream.protocol,
-            route,
-            "backend-protocol",
-            diags,
-        );
-        merge(
-            &mut explicit.service_upstream,
-            upstream.service_upstream,
-            route,
-            "service-upstream",
-            diags,
-        );
-        merge(
-            &mut explicit.connect_timeout,
-            upstream.connect_timeout,
-            route,
-            "proxy-connect-timeout",
-            diags,
-        );
+        let cluster = &route.backend.cluster;
+        let index = *self.by_cluster.entry(cluster.clone()).or_insert_with(|| {
+            self.clusters.push((cluster.clone(), Explicit::default()));
+            self.clusters.len() - 1
+        });
+        if let Some((_, explicit)) = self.clusters.get_mut(index) {
+            merge(
+                &mut explicit.protocol,
+                upstream.protocol,
+                route,
+                "backend-protocol",
+                diags,
+            );
+            let service_upstream = upstream.service_upstream;
+            merge(
+                &mut explicit.service_upstream,
+                service_upstream,
+                route,
+                "service-upstream",
+                diags,
+            );
+            let timeout = upstream.connect_timeout;
+            merge(
+                &mut explicit.connect_timeout,
+                timeout,
+                route,
+                "proxy-connect-timeout",
+                diags,
+            );
+        }
         let pending = Pending {
             route: id,
             read_timeout: upstream.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT),
@@ -151,21 +161,22 @@ impl UpstreamBuild {
     ) -> Finished {
         let catch_all_backend = catch_all.and_then(|id| Some(routes.get(id)?.backend.clone()));
         let mut profiles: Vec<LocationProfile> = Vec::new();
-        let mut interned: HashMap<LocationProfile, usize> = HashMap::new();
-        let mut error_backends = Vec::new();
-        let mut resolved: HashMap<(String, String), Backend> = HashMap::new();
+        let mut interned: HashMap<String, usize> = HashMap::new();
+        let mut error_backends: Vec<ErrorBackend> = Vec::new();
         for p in self.pending {
             let Some(route) = routes.get(p.route) else {
                 continue;
             };
             let backend = match &p.default_backend {
                 Some(service) => {
-                    let key = (route.backend.namespace.clone(), service.clone());
-                    let backend = match resolved.get(&key) {
-                        Some(b) => b.clone(),
+                    let namespace = &route.backend.namespace;
+                    let known = error_backends
+                        .iter()
+                        .find(|e| &e.backend.namespace == namespace && &e.backend.service == service);
+                    Some(match known {
+                        Some(e) => e.backend.clone(),
                         None => {
                             let b = default_backend(routes, canary_backends, route, service, settings, diags);
-                            resolved.insert(key, b.clone());
                             error_backends.push(ErrorBackend {
                                 backend: b.clone(),
                                 ingress: route.ingress.clone(),
@@ -173,8 +184,7 @@ impl UpstreamBuild {
                             });
                             b
                         }
-                    };
-                    Some(backend)
+                    })
                 }
                 None if p.codes.is_empty() => None,
                 None => {
@@ -211,7 +221,7 @@ impl UpstreamBuild {
             if profile == LocationProfile::default() {
                 continue;
             }
-            let index = *interned.entry(profile.clone()).or_insert_with(|| {
+            let index = *interned.entry(profile_key(&profile)).or_insert_with(|| {
                 profiles.push(profile);
                 profiles.len() - 1
             });
@@ -232,15 +242,38 @@ impl UpstreamBuild {
     }
 }
 
+/// A key that tells location profiles apart: interning by strings (a map the module has already) costs
+/// fewer module bytes than a map keyed by the profile.
+fn profile_key(p: &LocationProfile) -> String {
+    let mut key = format!("{}\n{}", p.read_timeout, p.send_timeout);
+    if let Some(e) = &p.error_pages {
+        for part in [
+            &e.backend.cluster,
+            &e.namespace,
+            &e.ingress_name,
+            &e.service,
+            &e.service_port,
+        ] {
+            key.push('\n');
+            key.push_str(part);
+        }
+        key.push_str(if e.when_unreachable { "\nunreachable" } else { "\n" });
+        for code in &e.codes {
+            key.push_str(&format!(" {code}"));
+        }
+    }
+    key
+}
+
 /// The cluster settings that differ from the default; canary backends take their primary's.
 fn settle_clusters(
-    clusters: BTreeMap<String, Explicit>,
+    clusters: Vec<(String, Explicit)>,
     routes: &[RouteInfo],
     canary_backends: &[Backend],
     affinity_of: &HashMap<String, usize>,
     diags: &mut Diagnostics,
-) -> HashMap<String, ClusterSettings> {
-    let mut settled = HashMap::new();
+) -> Vec<(String, ClusterSettings)> {
+    let mut settled: Vec<(String, ClusterSettings)> = Vec::new();
     for (cluster, explicit) in &clusters {
         let mut s = ClusterSettings::default();
         if let Some(p) = &explicit.protocol {
@@ -263,23 +296,26 @@ fn settle_clusters(
             }
         }
         if s != ClusterSettings::default() {
-            settled.insert(cluster.clone(), s);
+            settled.push((cluster.clone(), s));
         }
     }
     // A canary is reached with its primary's protocol and timeouts (not its Service settings).
     for route in routes {
-        let (Some(canary), Some(primary)) = (route.canary, settled.get(&route.backend.cluster).copied())
-        else {
+        let primary = settled
+            .iter()
+            .find(|(c, _)| *c == route.backend.cluster)
+            .map(|(_, s)| *s);
+        let canary = route.canary.and_then(|c| canary_backends.get(c));
+        let (Some(primary), Some(canary)) = (primary, canary) else {
             continue;
         };
-        let Some(canary) = canary_backends.get(canary) else {
-            continue;
-        };
-        let inherited = ClusterSettings {
-            service_upstream: false,
-            ..primary
-        };
-        settled.entry(canary.cluster.clone()).or_insert(inherited);
+        if !settled.iter().any(|(c, _)| *c == canary.cluster) {
+            let inherited = ClusterSettings {
+                service_upstream: false,
+                ..primary
+            };
+            settled.push((canary.cluster.clone(), inherited));
+        }
     }
     settled
 }

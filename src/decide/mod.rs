@@ -70,7 +70,7 @@ impl RequestContext for NoContext {
 pub type RouteId = usize;
 
 /// A backend service and the Envoy cluster that serves it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Backend {
     pub namespace: String,
     pub service: String,
@@ -254,7 +254,7 @@ pub struct RouteTable {
     pub(crate) affinities: Vec<Affinity>,
     /// Backends whose Envoy cluster differs from the default (protocol, service-upstream, connect
     /// timeout), by cluster name.
-    pub(crate) cluster_settings: HashMap<String, upstream::ClusterSettings>,
+    pub(crate) cluster_settings: Vec<(String, upstream::ClusterSettings)>,
     /// The distinct per-location Envoy route settings (timeouts, error pages); routes name theirs in their
     /// policy.
     pub(crate) location_profiles: Vec<upstream::LocationProfile>,
@@ -313,7 +313,10 @@ impl RouteTable {
 
     /// How Envoy's cluster for `cluster` must differ from the default, if it does.
     pub fn cluster_settings(&self, cluster: &str) -> Option<&upstream::ClusterSettings> {
-        self.cluster_settings.get(cluster)
+        self.cluster_settings
+            .iter()
+            .find(|(name, _)| name == cluster)
+            .map(|(_, settings)| settings)
     }
 
     /// The per-location Envoy route settings; [`upstream::LOCATION_HEADER`] names one by index.

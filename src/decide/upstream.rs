@@ -42,7 +42,7 @@ impl Default for ClusterSettings {
 }
 
 /// The Envoy route settings of a set of locations.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocationProfile {
     /// `proxy-read-timeout`, seconds: the longest wait for the next bytes of the response.
     pub read_timeout: u32,
@@ -62,7 +62,7 @@ impl Default for LocationProfile {
 }
 
 /// Where a location's error responses come from, and what ingress-nginx tells that backend about them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorPages {
     /// The default backend (the `default-backend` Service, else the catch-all default backend).
     pub backend: Backend,

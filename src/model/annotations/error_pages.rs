@@ -32,14 +32,19 @@ fn codes(a: &Annotations<'_>, diags: &mut Diagnostics) -> Vec<u16> {
     let Some(value) = a.get(name) else {
         return Vec::new();
     };
-    let mut codes = Vec::new();
+    let mut codes: Vec<u16> = Vec::new();
     for entry in value
         .split(',')
         .map(|e| e.replace(' ', ""))
         .filter(|e| !e.is_empty())
     {
         match entry.parse::<u16>() {
-            Ok(code @ 400..=599) if entry.len() == 3 => codes.push(code),
+            Ok(code @ 400..=599) if entry.len() == 3 => {
+                // Sorted without duplicates; no sort call (the list is short, a sort costs module bytes).
+                if let Err(at) = codes.binary_search(&code) {
+                    codes.insert(at, code);
+                }
+            }
             _ => {
                 diags.error(
                     a.id,
@@ -50,8 +55,6 @@ fn codes(a: &Annotations<'_>, diags: &mut Diagnostics) -> Vec<u16> {
             }
         }
     }
-    codes.sort_unstable();
-    codes.dedup();
     codes
 }
 

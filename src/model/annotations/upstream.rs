@@ -8,7 +8,7 @@ use super::{field_of, Annotations};
 use crate::diagnostics::Diagnostics;
 
 /// How Envoy talks to the backend (`backend-protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendProtocol {
     /// HTTP/1.1 in clear text (the default).
     Http,
