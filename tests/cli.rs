@@ -565,3 +565,54 @@ fn checked_in_demo_config_is_a_fresh_render() {
     std::fs::write(&config, text).unwrap();
     validate_with_envoy(&config);
 }
+
+#[test]
+fn upstream_settings_are_explained_and_rendered_for_envoy() {
+    const UPSTREAM: &str = "k8s/examples/upstream.yaml";
+    let out = run(&["check", UPSTREAM]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    let out = run(&["explain", UPSTREAM, "--url", "http://shop.example.com/reports/q3"]);
+    assert!(
+        out.stdout
+            .contains("location: read timeout 3600 s, send timeout 120 s\n"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&[
+        "explain",
+        UPSTREAM,
+        "--url",
+        "http://api.shop.example.com/",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["clusterSettings"],
+        serde_json::json!({"protocol": "GRPCS", "connectTimeout": 10, "serviceUpstream": false})
+    );
+    let out = run(&["explain", UPSTREAM, "--url", "http://shop.example.com/", "--json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["location"]["errorPages"]["codes"],
+        serde_json::json!([404, 503])
+    );
+    assert_eq!(
+        v["location"]["errorPages"]["backend"]["cluster"],
+        "shop/error-pages:8080"
+    );
+
+    let dir = scratch("upstream");
+    let out_arg = dir.display().to_string();
+    let wasm = support::envoy::wasm_module().display().to_string();
+    let mut args = render_args(&[UPSTREAM], &wasm, &out_arg);
+    args.extend(["--cluster-domain", "cluster.example"]);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rendered = std::fs::read_to_string(dir.join("envoy.yaml")).unwrap();
+    assert!(
+        rendered.contains("address: orders-grpc.shop.svc.cluster.example"),
+        "{rendered}"
+    );
+    validate_with_envoy(&dir.join("envoy.yaml"));
+}

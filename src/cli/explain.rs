@@ -243,6 +243,11 @@ impl Explanation<'_> {
                 self.table.cluster_header(),
                 f.cluster
             ));
+            lines.extend(super::explain_upstream::lines(
+                self.table,
+                f.cluster,
+                self.route(),
+            ));
         }
         lines
     }
@@ -406,6 +411,9 @@ impl Explanation<'_> {
                     .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
                     .collect();
                 o.insert("upstreamHeaders".into(), Value::Object(set));
+                let (cluster, location) = super::explain_upstream::json(self.table, f.cluster, self.route());
+                o.insert("clusterSettings".into(), cluster);
+                o.insert("location".into(), location);
                 o.insert(
                     "setCookie".into(),
                     match &f.response {

@@ -4,6 +4,7 @@
 //! accepts, explains or renders is exactly what the filter does.
 
 mod explain;
+mod explain_upstream;
 mod input;
 mod render;
 mod replay;
