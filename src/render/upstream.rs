@@ -369,3 +369,266 @@ fn envoy_only_headers(upstreams: &Upstreams) -> &'static [&'static str] {
         &[]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::annotations::upstream::BackendProtocol;
+
+    fn backend(svc: &str, port: &str) -> Backend {
+        Backend {
+            namespace: "ns".into(),
+            service: svc.into(),
+            port: port.into(),
+            cluster: format!("ns/{svc}:{port}"),
+        }
+    }
+
+    fn pages(codes: &[u16], when_unreachable: bool) -> ErrorPages {
+        ErrorPages {
+            backend: backend("errors", "8080"),
+            codes: codes.to_vec(),
+            when_unreachable,
+            namespace: "ns".into(),
+            ingress_name: "shop".into(),
+            service: "web".into(),
+            service_port: "80".into(),
+        }
+    }
+
+    fn cluster_with(protocol: BackendProtocol) -> Value {
+        let mut c = json!({"name": "ns/web:80", "connect_timeout": "5s"});
+        apply_cluster_settings(
+            &mut c,
+            &ClusterSettings {
+                protocol,
+                service_upstream: false,
+                connect_timeout: 12,
+            },
+        );
+        c
+    }
+
+    #[test]
+    fn protocols_become_transport_sockets_and_http2_options() {
+        let plain = cluster_with(BackendProtocol::Http);
+        assert_eq!(plain, json!({"name": "ns/web:80", "connect_timeout": "12s"}));
+        let https = cluster_with(BackendProtocol::Https);
+        let tls = &https["transport_socket"]["typed_config"];
+        // No validation context, no SNI: ingress-nginx did not verify backends.
+        assert_eq!(tls["common_tls_context"], json!({}));
+        assert!(https.get("typed_extension_protocol_options").is_none());
+        let grpc = cluster_with(BackendProtocol::Grpc);
+        assert!(grpc.get("transport_socket").is_none());
+        let options = &grpc["typed_extension_protocol_options"]
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+        assert_eq!(
+            options["explicit_http_config"],
+            json!({"http2_protocol_options": {}})
+        );
+        let grpcs = cluster_with(BackendProtocol::Grpcs);
+        assert_eq!(
+            grpcs["transport_socket"]["typed_config"]["common_tls_context"]["alpn_protocols"],
+            json!(["h2"])
+        );
+        assert!(grpcs.get("typed_extension_protocol_options").is_some());
+    }
+
+    #[test]
+    fn error_routes_then_profile_routes_then_the_default() {
+        let upstreams = Upstreams {
+            profiles: vec![
+                LocationProfile {
+                    read_timeout: 3600,
+                    send_timeout: 30,
+                    error_pages: None,
+                },
+                LocationProfile {
+                    error_pages: Some(pages(&[404], true)),
+                    ..LocationProfile::default()
+                },
+                LocationProfile {
+                    send_timeout: 90,
+                    error_pages: Some(pages(&[500], false)),
+                    ..LocationProfile::default()
+                },
+            ],
+            ..Upstreams::default()
+        };
+        let default_route = json!({
+            "match": {"prefix": "/"},
+            "route": {"cluster_header": "x-ingress-cluster"},
+            "request_headers_to_remove": ["x-ingress-cluster", LOCATION_HEADER],
+        });
+        let routes = routes(default_route, &upstreams);
+        // One error route per default backend, however many locations use it.
+        assert_eq!(routes.len(), 1 + 3 + 1);
+        let error = &routes[0];
+        assert_eq!(
+            error["match"]["headers"],
+            json!([
+                {"name": ":authority", "string_match": {"exact": "8080.errors.ns.error-pages.ingress-wasm.invalid"}},
+                {"name": ERROR_PAGE_HEADER, "present_match": true},
+            ])
+        );
+        assert_eq!(error["route"]["cluster"], "ns/errors:8080");
+        assert_eq!(error["route"]["host_rewrite_header"], "x-forwarded-host");
+        assert_eq!(error["typed_per_filter_config"][WASM_FILTER]["disabled"], true);
+        assert_eq!(
+            error["request_headers_to_remove"],
+            json!(["x-ingress-cluster", LOCATION_HEADER, ERROR_PAGE_HEADER])
+        );
+        for (i, (read, idle)) in [("3600s", "3605s"), ("60s", "65s"), ("60s", "95s")]
+            .iter()
+            .enumerate()
+        {
+            let route = &routes[1 + i];
+            assert_eq!(
+                route["match"]["headers"],
+                json!([{"name": LOCATION_HEADER, "string_match": {"exact": i.to_string()}}])
+            );
+            assert_eq!(route["route"]["timeout"], "0s");
+            assert_eq!(route["route"]["retry_policy"]["per_try_idle_timeout"], *read);
+            assert_eq!(route["route"]["idle_timeout"], *idle);
+        }
+        assert!(routes[1].get("typed_per_filter_config").is_none());
+        let fallback = &routes[4];
+        assert_eq!(fallback["match"], json!({"prefix": "/"}));
+        assert_eq!(fallback["route"]["retry_policy"]["per_try_idle_timeout"], "60s");
+    }
+
+    #[test]
+    fn error_pages_redirect_with_ingress_nginxs_headers() {
+        let config = custom_response(&pages(&[404, 503], true));
+        let matchers = config["custom_response_matcher"]["matcher_list"]["matchers"]
+            .as_array()
+            .unwrap();
+        assert_eq!(matchers.len(), 3);
+        // The unreachable backend first: its 503 goes there with the request's own path.
+        let unreachable = &matchers[0];
+        assert_eq!(
+            unreachable["predicate"]["single_predicate"]["input"]["typed_config"]["header_name"],
+            UNREACHABLE_HEADER
+        );
+        let action = &unreachable["on_match"]["action"]["typed_config"];
+        assert_eq!(
+            action["redirect_action"],
+            json!({"host_redirect": "8080.errors.ns.error-pages.ingress-wasm.invalid"})
+        );
+        let headers = |action: &Value| -> Vec<(String, String)> {
+            action["request_headers_to_add"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    assert_eq!(h["append_action"], "OVERWRITE_IF_EXISTS_OR_ADD");
+                    let header = &h["header"];
+                    (
+                        header["key"].as_str().unwrap().into(),
+                        header["value"].as_str().unwrap().into(),
+                    )
+                })
+                .collect()
+        };
+        assert!(headers(action).contains(&("x-code".into(), "503".into())));
+        assert!(!headers(action).iter().any(|(n, _)| n == "x-original-uri"));
+        let not_found = &matchers[1];
+        assert_eq!(
+            not_found["predicate"]["single_predicate"]["value_match"]["exact"],
+            "404"
+        );
+        let action = &not_found["on_match"]["action"]["typed_config"];
+        assert_eq!(
+            action["uri"],
+            "http://8080.errors.ns.error-pages.ingress-wasm.invalid/"
+        );
+        assert_eq!(action["status_code"], 200);
+        assert_eq!(
+            headers(action),
+            [
+                ("x-code", "404"),
+                ("x-format", "%REQ(ACCEPT)%"),
+                ("x-namespace", "ns"),
+                ("x-ingress-name", "shop"),
+                ("x-service-name", "web"),
+                ("x-service-port", "80"),
+                (ERROR_PAGE_HEADER, "1"),
+                (
+                    "x-original-uri",
+                    "%FILTER_STATE(wasm.ingress_original_uri:PLAIN)%"
+                ),
+            ]
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn listeners_get_the_filters_and_markers_only_when_error_pages_need_them() {
+        let listener = || {
+            json!({"filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "route_config": {"virtual_hosts": [{"routes": [{"match": {"prefix": "/"}, "route": {}}]}]},
+                    "http_filters": [{"name": WASM_FILTER}, {"name": "envoy.filters.http.router"}],
+                },
+            }]}]})
+        };
+        let names = |l: &Value| -> Vec<String> {
+            l["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut plain = listener();
+        apply_to_listener(&mut plain, &Upstreams::default());
+        assert_eq!(names(&plain), [WASM_FILTER, "envoy.filters.http.router"]);
+        let hcm = &plain["filter_chains"][0]["filters"][0]["typed_config"];
+        assert!(hcm.get("local_reply_config").is_none());
+        assert_eq!(hcm["preserve_external_request_id"], true);
+
+        let mut with_pages = listener();
+        let upstreams = Upstreams {
+            profiles: vec![LocationProfile {
+                error_pages: Some(pages(&[], true)),
+                ..LocationProfile::default()
+            }],
+            ..Upstreams::default()
+        };
+        apply_to_listener(&mut with_pages, &upstreams);
+        assert_eq!(
+            names(&with_pages),
+            [
+                "ingress_unreachable_marker",
+                WASM_FILTER,
+                CUSTOM_RESPONSE,
+                "envoy.filters.http.router"
+            ]
+        );
+        let hcm = &with_pages["filter_chains"][0]["filters"][0]["typed_config"];
+        assert_eq!(
+            hcm["local_reply_config"]["mappers"][0]["filter"],
+            json!({"response_flag_filter": {"flags": ["UH", "UF"]}})
+        );
+        // A client's copy of the error-page marker is dropped before anything else.
+        assert_eq!(
+            hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"][0],
+            json!({"remove": ERROR_PAGE_HEADER})
+        );
+    }
+
+    #[test]
+    fn services_resolve_under_the_cluster_domain() {
+        let mut upstreams = Upstreams::default();
+        assert_eq!(
+            upstreams.service_host(&backend("web", "80")),
+            "web.ns.svc.cluster.local"
+        );
+        upstreams.cluster_domain = "corp.internal".into();
+        assert_eq!(
+            upstreams.service_host(&backend("web", "80")),
+            "web.ns.svc.corp.internal"
+        );
+    }
+}
