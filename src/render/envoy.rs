@@ -384,15 +384,7 @@ fn parse_endpoint(entry: &str) -> Result<Endpoint, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn backend(ns: &str, svc: &str, port: &str) -> Backend {
-        Backend {
-            namespace: ns.into(),
-            service: svc.into(),
-            port: port.into(),
-            cluster: format!("{ns}/{svc}:{port}"),
-        }
-    }
+    use crate::tests::decide::backend;
 
     fn render(
         backends: &[Backend],

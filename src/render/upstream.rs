@@ -374,19 +374,11 @@ fn envoy_only_headers(upstreams: &Upstreams) -> &'static [&'static str] {
 mod tests {
     use super::*;
     use crate::model::annotations::upstream::BackendProtocol;
-
-    fn backend(svc: &str, port: &str) -> Backend {
-        Backend {
-            namespace: "ns".into(),
-            service: svc.into(),
-            port: port.into(),
-            cluster: format!("ns/{svc}:{port}"),
-        }
-    }
+    use crate::tests::decide::backend;
 
     fn pages(codes: &[u16], when_unreachable: bool) -> ErrorPages {
         ErrorPages {
-            backend: backend("errors", "8080"),
+            backend: backend("ns", "errors", "8080"),
             codes: codes.to_vec(),
             when_unreachable,
             namespace: "ns".into(),
@@ -622,12 +614,12 @@ mod tests {
     fn services_resolve_under_the_cluster_domain() {
         let mut upstreams = Upstreams::default();
         assert_eq!(
-            upstreams.service_host(&backend("web", "80")),
+            upstreams.service_host(&backend("ns", "web", "80")),
             "web.ns.svc.cluster.local"
         );
         upstreams.cluster_domain = "corp.internal".into();
         assert_eq!(
-            upstreams.service_host(&backend("web", "80")),
+            upstreams.service_host(&backend("ns", "web", "80")),
             "web.ns.svc.corp.internal"
         );
     }

@@ -1,7 +1,7 @@
 //! Cookie session affinity through the core: the cookie ingress-nginx would send, when it is sent, what
 //! Envoy is told, and how canaries stay sticky.
 
-use super::context::{decide, service_of, TestContext};
+use super::context::{decide, header, service_of, TestContext};
 use super::decide::{host_rule, ingress, path, single_host};
 use crate::config::{load, Compiled};
 use crate::decide::affinity::{
@@ -40,13 +40,6 @@ fn forward<'t>(t: &'t RouteTable, p: &str, ctx: &mut TestContext) -> Forward<'t>
         Decision::Forward(f) => f,
         other => panic!("{other:?}"),
     }
-}
-
-fn header<'f>(f: &'f Forward<'_>, name: &str) -> Option<&'f str> {
-    f.headers
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.as_str())
 }
 
 fn set_cookie(f: &Forward<'_>) -> Option<String> {

@@ -1,7 +1,7 @@
 //! A request context for decision tests: fixed headers, a scripted sequence of random numbers, a fixed
 //! clock, and a record of every header the decision asked for.
 
-use crate::decide::{Decision, Request, RequestContext, RouteTable};
+use crate::decide::{Decision, Forward, Request, RequestContext, RouteTable};
 
 #[derive(Default)]
 pub(crate) struct TestContext {
@@ -100,4 +100,12 @@ pub(crate) fn service_of(d: &Decision<'_>) -> String {
         | Decision::Respond { status, .. } => status.to_string(),
         Decision::NotFound(_) => "404".to_string(),
     }
+}
+
+/// The value a forward sets for request header `name`.
+pub(crate) fn header<'f>(f: &'f Forward<'_>, name: &str) -> Option<&'f str> {
+    f.headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
 }

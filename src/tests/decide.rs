@@ -2,9 +2,19 @@
 //! wasm-bindgen-test, on wasm32-unknown-unknown under Node.
 
 use crate::config::load;
-use crate::decide::{Decision, Request, RouteTable};
+use crate::decide::{Backend, Decision, Request, RouteTable};
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
+
+/// A backend with the default cluster name.
+pub(crate) fn backend(ns: &str, svc: &str, port: &str) -> Backend {
+    Backend {
+        namespace: ns.into(),
+        service: svc.into(),
+        port: port.into(),
+        cluster: format!("{ns}/{svc}:{port}"),
+    }
+}
 
 pub(crate) fn path(p: &str, t: &str, svc: &str) -> Value {
     json!({"path": p, "pathType": t, "backend": {"service": {"name": svc, "port": {"number": 80}}}})

@@ -6,9 +6,10 @@ use crate::config::load;
 use crate::decide::upstream::{
     ClusterSettings, ErrorPages, LocationProfile, LOCATION_HEADER, ORIGINAL_URI_PROPERTY,
 };
-use crate::decide::{Backend, Decision, Forward, Request, RouteTable};
+use crate::decide::{Decision, Forward, Request, RouteTable};
 use crate::model::annotations::upstream::BackendProtocol;
-use crate::tests::decide::{ingress, path, single_host};
+use crate::tests::context::header;
+use crate::tests::decide::{backend, ingress, path, single_host};
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -37,22 +38,6 @@ fn forward<'t>(t: &'t RouteTable, host: &str, p: &str) -> Forward<'t> {
     }) {
         Decision::Forward(f) => f,
         other => panic!("{host}{p}: {other:?}"),
-    }
-}
-
-fn header<'f>(f: &'f Forward<'_>, name: &str) -> Option<&'f str> {
-    f.headers
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn backend(ns: &str, svc: &str, port: &str) -> Backend {
-    Backend {
-        namespace: ns.into(),
-        service: svc.into(),
-        port: port.into(),
-        cluster: format!("{ns}/{svc}:{port}"),
     }
 }
 
