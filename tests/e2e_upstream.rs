@@ -122,6 +122,19 @@ fn upstream_headers_are_ingress_nginxs_and_cannot_be_forged() {
         Some(&format!("h.test:{port}")),
     );
     expect(&mut checks, &echo, "x-forwarded-for", Some("127.0.0.1"));
+    // WebSocket upgrades reach the backend, as with ingress-nginx.
+    let r = http::get_with(
+        s.addr(),
+        "h.test",
+        "/ws",
+        &[("connection", b"Upgrade"), ("upgrade", b"websocket")],
+    );
+    checks.that(
+        r.status == 101
+            && r.header("x-echo-service") == Some("web")
+            && r.header("upgrade") == Some("websocket"),
+        || format!("WebSocket upgrade: {} {:?}", r.summary(), r.headers),
+    );
     // Without one, Envoy makes the request ID (a UUID).
     let id = echo.header("x-request-id").unwrap_or_default();
     checks.that(id.len() == 36 && id.matches('-').count() == 4, || {

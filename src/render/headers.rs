@@ -12,6 +12,7 @@
 //! | `X-Forwarded-Scheme`, `X-Scheme` | the same as `X-Forwarded-Proto` | virtual host |
 //! | `X-Original-Forwarded-For`, `X-Original-Forwarded-Host` | the client's own `X-Forwarded-For` / `-Host`, absent if it sent none | early header mutation |
 //! | `Proxy` | removed (httpoxy) | virtual host |
+//! | `Upgrade`, `Connection` | passed on for WebSocket upgrades | Envoy: `upgrade_configs` |
 //!
 //! The early header mutation runs once per client request, before Envoy appends the peer to
 //! `X-Forwarded-For` and before any filter, so `X-Forwarded-Host` and the originals see the request as it
@@ -33,6 +34,9 @@ fn set(name: &str, value: &str) -> Value {
 /// also drops a client's copies of `envoy_only` headers.
 pub fn connection_manager(hcm: &mut Map<String, Value>, envoy_only: &[&str]) {
     hcm.insert("preserve_external_request_id".into(), json!(true));
+    // ingress-nginx passes `Upgrade` / `Connection` on, so WebSockets work; Envoy refuses upgrades (403)
+    // it is not told about.
+    hcm.insert("upgrade_configs".into(), json!([{"upgrade_type": "websocket"}]));
     let mut mutations: Vec<Value> = envoy_only.iter().map(|name| json!({"remove": name})).collect();
     mutations.extend([
         json!({"remove": "x-original-forwarded-for"}),
@@ -112,5 +116,6 @@ mod tests {
         assert_eq!(mutations[1], json!({"remove": "x-original-forwarded-for"}));
         assert_eq!(mutations[3], json!({"remove": "x-original-forwarded-host"}));
         assert_eq!(hcm["preserve_external_request_id"], true);
+        assert_eq!(hcm["upgrade_configs"], json!([{"upgrade_type": "websocket"}]));
     }
 }

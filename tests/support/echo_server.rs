@@ -123,6 +123,14 @@ fn serve(stream: TcpStream, service: &str) {
             .and_then(serde_json::Value::as_str)
             .map(|value| format!("set-cookie: {value}\r\n"))
             .unwrap_or_default();
+        if let Some(protocol) = headers.get("upgrade").and_then(serde_json::Value::as_str) {
+            // Accept the upgrade (a WebSocket handshake, minus the key check), then hang up.
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: {protocol}\r\nconnection: Upgrade\r\nx-echo-service: {service}\r\n\r\n"
+            );
+            let _ = writer.write_all(head.as_bytes());
+            return;
+        }
         let status = query_number(&path, "echo-status").unwrap_or(200);
         let drip = query_number(&path, "echo-drip-ms").map(Duration::from_millis);
         if let Some(delay) = query_number(&path, "echo-delay-ms") {
