@@ -23,7 +23,11 @@ fn annotations(pairs: &[(&str, &str)]) -> Value {
 
 /// The table and the warnings, as text.
 fn load_with_warnings(items: Vec<Value>) -> (RouteTable, Vec<String>) {
-    let cfg = json!({"ingresses": {"kind": "List", "items": items}});
+    load_in(items, "ingress-nginx")
+}
+
+fn load_in(items: Vec<Value>, semantics: &str) -> (RouteTable, Vec<String>) {
+    let cfg = json!({"ingresses": {"kind": "List", "items": items}, "settings": {"semantics": semantics}});
     match load(cfg.to_string().as_bytes()) {
         Ok(c) => (c.table, c.warnings.iter().map(ToString::to_string).collect()),
         Err(d) => panic!("config refused: {d:?}"),
@@ -319,4 +323,24 @@ fn service_upstream_with_session_affinity_is_warned() {
             && warnings[0].contains("cookie session affinity cannot keep a session on one pod"),
         "{warnings:?}"
     );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_catch_all_of_each_profile_serves_custom_errors() {
+    // An Ingress with rules and a defaultBackend: the catch-all only in the kubernetes profile.
+    let app = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "app", "namespace": "ns",
+                     "annotations": annotations(&[("custom-http-errors", "502")])},
+        "spec": {"defaultBackend": {"service": {"name": "pages", "port": {"number": 80}}},
+                 "rules": [{"host": "app.test", "http": {"paths": [path("/", "Prefix", "app")]}}]}});
+    let (t, warnings) = load_in(vec![app.clone()], "kubernetes");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let pages = t.location_profiles()[0].error_pages.clone().unwrap();
+    assert_eq!(pages.backend, backend("ns", "pages", "80"));
+    let (t, warnings) = load_in(vec![app], "ingress-nginx");
+    assert!(
+        warnings[0].contains("custom-http-errors: has no effect"),
+        "{warnings:?}"
+    );
+    assert!(t.location_profiles().is_empty());
 }
