@@ -25,6 +25,12 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         Some(admin) => Some(parse_address(admin).map_err(|e| format!("--admin {admin:?}: {e}"))?),
         None => None,
     };
+    if !ingress_wasm::model::ingress::is_dns_subdomain(&args.cluster_domain) {
+        return Err(format!(
+            "--cluster-domain {:?}: not a DNS domain (lower-case labels separated by dots)",
+            args.cluster_domain
+        ));
+    }
     let endpoints = match &args.endpoints {
         Some(file) => read_endpoints(file)?,
         None => BTreeMap::new(),

@@ -304,9 +304,11 @@ fn apply_forward(table: &RouteTable, forward: &Forward<'_>) -> Result<(), String
         host::remove_request_header(LOCATION_HEADER)
             .map_err(|status| format!("cannot remove {LOCATION_HEADER}: {status}"))?;
     }
+    // Filter state only feeds an error page's X-Original-URI: losing it must not fail the request.
     for (name, value) in &forward.properties {
-        host::set_property(name, value.as_bytes())
-            .map_err(|status| format!("cannot set {name}: {status}"))?;
+        if let Err(status) = host::set_property(name, value.as_bytes()) {
+            warn!("cannot set the property {name}: {status}");
+        }
     }
     // ABI 0.2.1 modules get the route cache cleared on header writes; this keeps working when that ends.
     if let Err(status) = host::call_foreign_function(CLEAR_ROUTE_CACHE, &[]) {
