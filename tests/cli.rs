@@ -615,4 +615,14 @@ fn upstream_settings_are_explained_and_rendered_for_envoy() {
         "{rendered}"
     );
     validate_with_envoy(&dir.join("envoy.yaml"));
+    let mut args = render_args(&[UPSTREAM], &wasm, &out_arg);
+    args.extend(["--cluster-domain", "Cluster Local"]);
+    let out = run(&args);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("--cluster-domain \"Cluster Local\": not a DNS domain"),
+        "{}",
+        out.stderr
+    );
 }
