@@ -8,6 +8,7 @@ mod input;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
+use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::Compiled;
 use ingress_wasm::Diagnostic;
 use std::io::Write;
@@ -217,6 +218,9 @@ fn check(args: &CheckArgs) -> ExitCode {
             route.unenforced.join(", ")
         ));
     }
+    if let Some(compiled) = &loaded.compiled {
+        tls_lines(compiled.table.tls()).iter().for_each(|line| err(line));
+    }
     out(&format!(
         "{}, {}, {}, {}, {}",
         plural(loaded.inputs.ingress_count, "Ingress", "Ingresses"),
@@ -232,6 +236,39 @@ fn check(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What `spec.tls` means, one line per entry that gives hosts (or every other name) a certificate.
+fn tls_lines(tls: &TlsHosts) -> Vec<String> {
+    let default = tls.default_entry();
+    tls.entries()
+        .into_iter()
+        .map(|(entry, hosts)| {
+            let mut names = Vec::new();
+            if !hosts.is_empty() {
+                names.push(hosts.join(", "));
+            }
+            if default == Some(entry) {
+                names.push("every other name (the default certificate)".to_string());
+            }
+            let secret = match entry.secret_id() {
+                Some(secret) => format!("secret {secret}"),
+                None => "no secretName (the default certificate serves them)".to_string(),
+            };
+            let redirect = if hosts.is_empty() {
+                ""
+            } else {
+                "; plain HTTP to these hosts answers 308 to https:// (ssl-redirect)"
+            };
+            format!(
+                "tls: {} {}: {}: {secret}{redirect}; Envoy terminates TLS when rendered with --tls-listen and \
+                 --tls-dir",
+                entry.ingress,
+                entry.field,
+                names.join(" and ")
+            )
+        })
+        .collect()
 }
 
 /// `check`'s exit status when the configuration loads but some paths fail closed.
