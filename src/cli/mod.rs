@@ -80,7 +80,7 @@ pub struct ExplainArgs {
 #[derive(Subcommand, Debug)]
 enum RenderCommand {
     /// Write DIR/envoy.yaml: a runnable Envoy bootstrap with the filter, one cluster_header route and
-    /// one cluster per backend.
+    /// one cluster per backend; with --tls-listen and --tls-dir, an HTTPS listener too.
     Envoy(RenderEnvoyArgs),
 }
 
@@ -100,6 +100,14 @@ pub struct RenderEnvoyArgs {
     /// listed resolve to service.namespace.svc.cluster.local:port.
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
+    /// Address and port of the HTTPS listener, which terminates TLS for the hosts of spec.tls (needs
+    /// --tls-dir).
+    #[arg(long, value_name = "ADDR:PORT", requires = "tls_dir")]
+    tls_listen: Option<String>,
+    /// Directory of the TLS Secrets, laid out as Kubernetes mounts them:
+    /// DIR/<namespace>/<secretName>/tls.crt and tls.key (needs --tls-listen).
+    #[arg(long, value_name = "DIR", requires = "tls_listen")]
+    tls_dir: Option<String>,
     /// Address and port of Envoy's admin interface (none when absent).
     #[arg(long, value_name = "ADDR:PORT")]
     admin: Option<String>,
