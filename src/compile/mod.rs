@@ -12,6 +12,7 @@ mod host_table;
 mod policy;
 pub mod prefix_trie;
 pub mod regex_paths;
+pub mod tls;
 
 use affinity::AffinityBuild;
 pub use affinity::Endpoints;
@@ -71,7 +72,6 @@ pub fn compile(
 
     for (ingress, options) in &served {
         let id = ingress.id();
-        warn_unserved_tls(ingress, diags);
         let default_route = ingress.default_backend.as_ref().and_then(|b| {
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
@@ -117,6 +117,7 @@ pub fn compile(
                             host.clone(),
                             HostBuild {
                                 default,
+                                root_ssl_redirect: options.ssl_redirect,
                                 ..HostBuild::default()
                             },
                         );
@@ -286,6 +287,7 @@ pub fn compile(
         None
     };
 
+    let tls = tls::collect(served.iter().map(|(ingress, _)| ingress), diags);
     RouteTable {
         semantics,
         cluster_header: settings.cluster_header.clone(),
@@ -297,6 +299,8 @@ pub fn compile(
         max_path_bytes: settings.max_path_bytes,
         canaries,
         affinities,
+        tls,
+        use_forwarded_headers: settings.use_forwarded_headers,
     }
 }
 
@@ -328,25 +332,6 @@ fn check_cluster_names<'r>(
                 }
             }
         }
-    }
-}
-
-/// No listener of this gateway terminates TLS yet: say which hosts expected it.
-fn warn_unserved_tls(ingress: &Ingress, diags: &mut Diagnostics) {
-    for (i, tls) in ingress.tls.iter().enumerate() {
-        let hosts = if tls.hosts.is_empty() {
-            "every host (default certificate)".to_string()
-        } else {
-            tls.hosts.join(", ")
-        };
-        diags.warning(
-            &ingress.id(),
-            &format!("spec.tls[{i}]"),
-            format!(
-                "TLS for {hosts} is not served: no HTTPS listener terminates it (render envoy listens on \
-                 plain HTTP); these hosts are routed over HTTP only"
-            ),
-        );
     }
 }
 

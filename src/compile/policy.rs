@@ -5,7 +5,9 @@ use crate::decide::policy::Policy;
 use crate::model::annotations::IngressOptions;
 
 /// The policy of a route of an Ingress with these options; None when no rule applies.
-pub(super) fn build(_options: &IngressOptions) -> Option<Box<Policy>> {
-    let policy = Policy::default();
+pub(super) fn build(options: &IngressOptions) -> Option<Box<Policy>> {
+    let policy = Policy {
+        ssl_redirect: options.ssl_redirect,
+    };
     (!policy.is_empty()).then(|| Box::new(policy))
 }

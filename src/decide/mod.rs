@@ -7,8 +7,10 @@ pub mod policy;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
+pub mod ssl_redirect;
 
 use crate::compile::regex_paths::Groups;
+use crate::compile::tls::TlsHosts;
 use crate::compile::{HostTable, PathMatch};
 use crate::decide::request_host::{route_host, wildcard_parent};
 use crate::decide::request_path::{split_query, RequestPath};
@@ -18,6 +20,7 @@ use crate::model::settings::Semantics;
 use crate::work;
 use affinity::{Affinity, AffinityId, ResponseWork, Session};
 use canary::{Canary, CanaryChoice, CanaryId};
+use ssl_redirect::SslRedirect;
 use std::collections::HashMap;
 
 /// What the filter knows about a request.
@@ -151,6 +154,10 @@ pub enum Reason {
     PathTooLong,
     /// The route's Ingress restricts access with an annotation this gateway does not enforce: 503.
     AccessNotEnforced,
+    /// The request came over HTTP for a host with TLS: 308 to HTTPS (`ssl-redirect`).
+    SslRedirect,
+    /// The request came over HTTP and the location has `force-ssl-redirect`: 308 to HTTPS.
+    ForceSslRedirect,
     /// A capture of the request path would move the rewritten path outside its target (`..`): 400.
     RewriteEscapesTarget,
     /// The rewritten path would be unusable or too long.
@@ -249,6 +256,10 @@ pub struct RouteTable {
     pub(crate) max_path_bytes: usize,
     pub(crate) canaries: Vec<Canary>,
     pub(crate) affinities: Vec<Affinity>,
+    /// The hosts with TLS (ssl-redirect's default) and their certificates.
+    pub(crate) tls: TlsHosts,
+    /// `settings.useForwardedHeaders`: trust `X-Forwarded-Proto` and `X-Forwarded-Host`.
+    pub(crate) use_forwarded_headers: bool,
 }
 
 impl RouteTable {
@@ -344,6 +355,7 @@ impl RouteTable {
             query,
             https: request.scheme.eq_ignore_ascii_case("https"),
             authority: request.authority,
+            host: &host,
         };
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
@@ -385,6 +397,13 @@ impl RouteTable {
                             );
                         }
                         if *host_match != HostMatch::Hostless {
+                            // The host's root location answers: it redirects to HTTPS first.
+                            let root = table.root_ssl_redirect;
+                            if let Some(redirect) =
+                                self.ssl_redirect(root, "/", &target, *host_match, None, ctx)
+                            {
+                                return redirect;
+                            }
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
                         }
                     }
@@ -449,6 +468,15 @@ impl RouteTable {
             if let Some(answer) = before.into_decision(trace(host, Some(id), reason)) {
                 return answer;
             }
+        }
+        // ingress-nginx redirects to HTTPS at the end of the rewrite phase, after rewrite-target, but to the
+        // URI the client sent: deciding it first gives the same answer without computing the rewrite.
+        let ssl = route
+            .policy
+            .as_ref()
+            .map_or(SslRedirect::DEFAULT, |p| p.ssl_redirect);
+        if let Some(redirect) = self.ssl_redirect(ssl, &route.path, target, host, Some(id), ctx) {
+            return redirect;
         }
         let mut headers = Vec::new();
         let new_path = match route.rewrite.as_ref().map(|r| r.apply(groups)) {
@@ -537,8 +565,9 @@ pub(crate) struct Target<'r, 'p> {
     /// The request arrived over HTTPS (session cookies are then `Secure`).
     pub(crate) https: bool,
     /// `:authority` as received.
-    #[allow(dead_code, reason = "for the redirects that keep the host (ssl-redirect)")]
     pub(crate) authority: &'r str,
+    /// The host routes match ([`route_host`]: lower case, no port).
+    pub(crate) host: &'p str,
 }
 
 fn trace(host: HostMatch, route: Option<RouteId>, reason: Reason) -> Trace {

@@ -3,19 +3,26 @@
 //!
 //! 1. find-config: `proxy-body-size` (413) as soon as the location is known;
 //! 2. rewrite phase, in template order: the CORS preflight (204), `permanent-redirect` /
-//!    `temporal-redirect`, then `rewrite-target` (done by the caller between the two halves below), then
-//!    `ssl-redirect` / `force-ssl-redirect` (308) at the end of the phase;
+//!    `temporal-redirect`, then `rewrite-target`, then `ssl-redirect` / `force-ssl-redirect` (308) at the
+//!    end of the phase. The caller does the last two between the halves below: ssl-redirect's default
+//!    applies to every route of a host with TLS, policy or not ([`super::ssl_redirect`]), and its
+//!    `Location` is the URI the client sent, so it is decided before the rewrite is computed;
 //! 3. access: `denylist-source-range` / `allowlist-source-range` (403), then `auth-type: basic` (401);
 //! 4. content: the request goes upstream, CORS headers added to the response.
 //!
 //! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
 //! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
 
+use super::ssl_redirect::SslRedirect;
 use super::{Decision, Reason, RequestContext, Target, Trace};
 
 /// The location rules of one route. Each family lives in its own module and adds its field here.
 #[derive(Debug, Default)]
-pub struct Policy {}
+pub struct Policy {
+    /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash` (a route without a policy has the
+    /// defaults).
+    pub ssl_redirect: SslRedirect,
+}
 
 /// What a phase decided.
 #[derive(Debug)]
@@ -67,7 +74,7 @@ impl Outcome {
 impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
-        true
+        self.ssl_redirect == SslRedirect::DEFAULT
     }
 
     /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
@@ -81,7 +88,7 @@ impl Policy {
         Outcome::Continue
     }
 
-    /// The phases after `rewrite-target`: ssl-redirect, source ranges, basic auth. `headers` are the
+    /// The phases after `rewrite-target` and ssl-redirect: source ranges, basic auth. `headers` are the
     /// request headers toward the upstream (e.g. the Host of `upstream-vhost`).
     pub(crate) fn after_rewrite(
         &self,

@@ -6,3 +6,4 @@ mod canary;
 pub(crate) mod context;
 pub(crate) mod decide;
 mod security;
+mod ssl_redirect;

@@ -1,8 +1,8 @@
 //! `nginx.ingress.kubernetes.io/*` annotations -> typed options per Ingress.
 //!
-//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`])
-//! and cookie session affinity ([`affinity`]). Invalid values are errors (the configuration is refused;
-//! ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
+//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`]),
+//! cookie session affinity ([`affinity`]) and the redirects to HTTPS ([`ssl_redirect`]). Invalid values
+//! are errors (the configuration is refused; ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
 //! (authentication, source ranges, rate limits, WAF, and snippets with access directives), fail closed
 //! while they are not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a
 //! denied location. Every other ingress-nginx annotation is warned about as not yet supported, never
@@ -11,8 +11,10 @@
 
 pub mod affinity;
 pub mod canary;
+pub mod ssl_redirect;
 
 use crate::decide::rewrite::Template;
+use crate::decide::ssl_redirect::SslRedirect;
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::Ingress;
 use affinity::AffinityOptions;
@@ -35,6 +37,8 @@ pub struct IngressOptions {
     pub canary_behavior: affinity::CanaryBehavior,
     /// Access-control annotations (full keys) this gateway does not enforce: the Ingress fails closed.
     pub unenforced: Vec<String>,
+    /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash`.
+    pub ssl_redirect: SslRedirect,
 }
 
 impl IngressOptions {
@@ -63,7 +67,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "enable-cors",
     "enable-opentelemetry",
     "enable-rewrite-log",
-    "force-ssl-redirect",
     "from-to-www-redirect",
     "http2-push-preload",
     "load-balance",
@@ -73,7 +76,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "opentelemetry-trust-incoming-span",
     "permanent-redirect",
     "permanent-redirect-code",
-    "preserve-trailing-slash",
     "proxy-body-size",
     "proxy-buffer-size",
     "proxy-buffering",
@@ -103,7 +105,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
-    "ssl-redirect",
     "temporal-redirect",
     "temporal-redirect-code",
     "upstream-hash-by",
@@ -254,6 +255,7 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
         canary_behavior: affinity::canary_behavior(&a, diags),
         canary,
         unenforced: Vec::new(),
+        ssl_redirect: SslRedirect::DEFAULT,
     };
     for (&name, &value) in &a.values {
         let key = format!("{PREFIX}{name}");
@@ -279,6 +281,9 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
                 Err(e) => diags.error(&id, &field, e),
             },
             "use-regex" => options.use_regex = a.bool(name, diags).unwrap_or(false),
+            n if ssl_redirect::NAMES.contains(&n) => {
+                ssl_redirect::read(&mut options.ssl_redirect, n, &a, diags)
+            }
             n if restricts_access(n) => {
                 options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);
