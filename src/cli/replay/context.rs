@@ -43,6 +43,11 @@ impl RequestContext for LoggedContext<'_, '_, '_> {
     fn now(&mut self) -> i64 {
         0
     }
+
+    /// Not read from the log: source ranges see an unknown client (and deny).
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// SplitMix64: a small, fast generator; a fixed seed makes every replay of a log draw the same numbers.

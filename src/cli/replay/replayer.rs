@@ -381,7 +381,7 @@ impl<'t> Replayer<'t> {
             ),
             Decision::NotFound(_) => Outcome::NotFound,
             Decision::Redirect { status, .. } => Outcome::Redirect(*status),
-            Decision::Reject { status, .. } => Outcome::Reject(*status),
+            Decision::Reject { status, .. } | Decision::Respond { status, .. } => Outcome::Reject(*status),
         }
     }
 
@@ -467,7 +467,7 @@ impl<'t> Replayer<'t> {
                 label: format!("redirect {status} to {location}"),
                 ..blank
             },
-            Decision::Reject { status, .. } => Side {
+            Decision::Reject { status, .. } | Decision::Respond { status, .. } => Side {
                 status: Some(*status),
                 label: format!("answers {status} itself"),
                 ..blank
