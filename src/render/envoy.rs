@@ -7,7 +7,9 @@
 //! `strip_trailing_host_dot`; client headers with underscores are dropped (ingress-nginx's default, so
 //! `x_forwarded_prefix` and friends cannot be smuggled past the filter to an upstream that folds `_` into
 //! `-`), and the request-header budget is explicit: the filter's path limit plus what nginx allows the
-//! other headers. The port is deliberately kept in `:authority`: the filter ignores it when
+//! other headers. The client address (`source.address`, what source ranges check) is the TCP peer, or
+//! with `settings.trustedHops` N the address N proxies in front of Envoy put in `X-Forwarded-For`
+//! (`use_remote_address` with `xff_num_trusted_hops`). The port is deliberately kept in `:authority`: the filter ignores it when
 //! matching hosts, and redirects must carry it. The Wasm filter runs with `failure_policy: FAIL_RELOAD`, so
 //! a VM that ever fails is replaced instead of failing every later request.
 //!
@@ -115,12 +117,15 @@ fn socket_address(address: &str, port: u16) -> Value {
     json!({"socket_address": {"address": address, "port_value": port}})
 }
 
+/// The settings of a configuration `render` has already loaded: they parse without problems.
+fn settings_of(plugin_config: &Value) -> Settings {
+    Settings::parse(plugin_config.get("settings"), &mut Diagnostics::default())
+}
+
 /// Envoy's `max_request_headers_kb`: room for the longest path the filter accepts (it answers 414
 /// beyond) plus the other headers.
 pub fn max_request_headers_kb(plugin_config: &Value) -> usize {
-    // The settings of a configuration `render` has already loaded: they parse without problems.
-    let settings = Settings::parse(plugin_config.get("settings"), &mut Diagnostics::default());
-    settings.max_path_bytes.div_ceil(1024) + OTHER_HEADERS_KB
+    settings_of(plugin_config).max_path_bytes.div_ceil(1024) + OTHER_HEADERS_KB
 }
 
 fn listener(opts: &EnvoyOptions<'_>) -> Value {
@@ -171,6 +176,7 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": STAT_PREFIX,
                     "use_remote_address": true,
+                    "xff_num_trusted_hops": settings_of(opts.plugin_config).trusted_hops,
                     "normalize_path": true,
                     "merge_slashes": true,
                     "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
@@ -604,5 +610,25 @@ mod tests {
         assert!(yaml.contains("cluster_header: x-ingress-cluster"), "{yaml}");
         let back: Value = serde_yaml_ng::from_str(&yaml).unwrap();
         assert_eq!(back, root);
+    }
+
+    #[test]
+    fn trusted_hops_become_envoys_xff_num_trusted_hops() {
+        let root = render(&[], &BTreeMap::new(), false).unwrap();
+        assert_eq!(hcm(&root)["xff_num_trusted_hops"], 0);
+        let config = json!({"ingresses": [], "settings": {"trustedHops": 2}});
+        let root = bootstrap(&EnvoyOptions {
+            plugin_config: &config,
+            backends: &[],
+            cluster_header: "x-ingress-cluster",
+            wasm_path: "/etc/envoy/ingress_wasm.wasm",
+            listen: ("0.0.0.0".into(), 8080),
+            admin: None,
+            endpoints: &BTreeMap::new(),
+            affinity: &BTreeMap::new(),
+        })
+        .unwrap();
+        assert_eq!(hcm(&root)["xff_num_trusted_hops"], 2);
+        assert_eq!(hcm(&root)["use_remote_address"], true);
     }
 }
