@@ -55,6 +55,23 @@ impl Scenario {
         edit: impl FnOnce(&mut Value),
     ) -> Scenario {
         let config = ingress_wasm::config::plugin_config(ingresses, settings);
+        Self::start_config(label, config, edit)
+    }
+
+    /// [`start`](Self::start) with Secrets (the wrapper's `secrets`: what `auth-secret` names).
+    pub fn start_with_secrets(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: Value,
+    ) -> Scenario {
+        let mut config = ingress_wasm::config::plugin_config(ingresses, settings);
+        config["secrets"] = secrets;
+        Self::start_config(label, config, |_| {})
+    }
+
+    /// Starts a scenario from a whole plugin configuration.
+    fn start_config(label: &str, config: Value, edit: impl FnOnce(&mut Value)) -> Scenario {
         let compiled = ingress_wasm::config::load_value(&config).unwrap_or_else(|diags| {
             let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
             panic!(

@@ -242,7 +242,7 @@ mod tests {
         assert!(lets_in(&o, "a", "b"));
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].ends_with("auth-secret: Secret ns/weak, user file line 2: SHA-512-crypt ($6$) is not supported (use bcrypt, $apr1$, $1$, {SHA} or {SSHA}): this user is never let in"), "{msgs:?}");
-        assert!(msgs[1].contains("line 3: bcrypt cost 14 is above 12"), "{msgs:?}");
+        assert!(msgs[1].contains("line 3: bcrypt cost 14 is above 10"), "{msgs:?}");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
