@@ -579,7 +579,11 @@ fn explain_answers_basic_auth_and_source_ranges_with_the_secret_from_the_files()
     );
     let url = "http://shop.example.com/admin/users";
     let out = run(&["explain", BASIC_AUTH, "--url", url, "--client-ip", "10.1.2.3"]);
-    assert!(out.stdout.contains("decision: 401, answered by the filter"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("decision: 401, answered by the filter"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout
             .contains("reply:    www-authenticate: Basic realm=\"Shop admins\""),
@@ -587,14 +591,39 @@ fn explain_answers_basic_auth_and_source_ranges_with_the_secret_from_the_files()
         out.stdout
     );
     let out = run(&[
-        "explain", BASIC_AUTH, "--url", url, "--client-ip", "10.1.2.3", "-H",
+        "explain",
+        BASIC_AUTH,
+        "--url",
+        url,
+        "--client-ip",
+        "10.1.2.3",
+        "-H",
         "Authorization: Basic Zm9vOmJhcg==",
     ]);
-    assert!(out.stdout.contains("decision: forward to cluster shop/admin:80"), "{}", out.stdout);
-    assert!(out.stdout.contains("header:   authorization: (removed)"), "{}", out.stdout);
-    let out = run(&["explain", BASIC_AUTH, "--url", url, "--client-ip", "192.168.1.1", "--json"]);
+    assert!(
+        out.stdout.contains("decision: forward to cluster shop/admin:80"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("header:   authorization: (removed)"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&[
+        "explain",
+        BASIC_AUTH,
+        "--url",
+        url,
+        "--client-ip",
+        "192.168.1.1",
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!((v["status"].as_u64(), v["reason"].as_str()), (Some(403), Some("source-denied")));
+    assert_eq!(
+        (v["status"].as_u64(), v["reason"].as_str()),
+        (Some(403), Some("source-denied"))
+    );
 }
 
 #[test]
@@ -614,7 +643,8 @@ fn render_passes_only_named_secrets_from_files_or_a_mounted_directory() {
     let out = run(&render_args(&[BASIC_AUTH, &extra_arg], &wasm_arg, &out_arg));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("kind: skipped: Secret shop/unrelated is not named by any auth-secret annotation"),
+        out.stderr
+            .contains("kind: skipped: Secret shop/unrelated is not named by any auth-secret annotation"),
         "{}",
         out.stderr
     );
@@ -637,7 +667,12 @@ fn render_passes_only_named_secrets_from_files_or_a_mounted_directory() {
     let ingress_arg = ingress_only.display().to_string();
     let out = run(&["check", &ingress_arg]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.stderr.contains("Secret shop/basic-auth is not in the configuration"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Secret shop/basic-auth is not in the configuration"),
+        "{}",
+        out.stderr
+    );
     let mounted = dir.join("mounted/shop/basic-auth");
     std::fs::create_dir_all(&mounted).unwrap();
     std::fs::write(mounted.join("auth"), "foo:{PLAIN}bar\n").unwrap();
@@ -645,10 +680,22 @@ fn render_passes_only_named_secrets_from_files_or_a_mounted_directory() {
     let out = run(&["check", &ingress_arg, "--secrets-dir", &secrets_arg]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let out = run(&[
-        "explain", &ingress_arg, "--secrets-dir", &secrets_arg, "--url", "http://shop.example.com/admin",
-        "--client-ip", "10.0.0.1", "-H", "Authorization: Basic Zm9vOmJhcg==",
+        "explain",
+        &ingress_arg,
+        "--secrets-dir",
+        &secrets_arg,
+        "--url",
+        "http://shop.example.com/admin",
+        "--client-ip",
+        "10.0.0.1",
+        "-H",
+        "Authorization: Basic Zm9vOmJhcg==",
     ]);
-    assert!(out.stdout.contains("decision: forward to cluster shop/admin:80"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("decision: forward to cluster shop/admin:80"),
+        "{}",
+        out.stdout
+    );
     // The hashes never appear in what the CLI prints.
     assert!(!out.stdout.contains("PLAIN") && !out.stderr.contains("PLAIN"));
 }

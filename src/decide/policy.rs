@@ -9,7 +9,9 @@
 //! 4. content: the request goes upstream, CORS headers added to the response.
 //!
 //! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
-//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
+//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing,
+//! unless the settings give every route a rule (`proxyBodySize`, 1m by default as in ingress-nginx, which
+//! reads `content-length` only for requests with a body; the global source ranges).
 
 use super::basic_auth::BasicAuth;
 use super::body_size::BodyLimit;

@@ -47,21 +47,19 @@ impl Blowfish {
     pub(crate) fn expand(&mut self, salt: &[u32; 4]) {
         let (mut l, mut r) = (0u32, 0u32);
         let mut half = 0;
-        for i in (0..18).step_by(2) {
+        // The subkeys first, then the S-boxes: 521 blocks in one chain.
+        for i in (0..18 + 1024).step_by(2) {
             l ^= salt[half];
             r ^= salt[half + 1];
             half ^= 2;
             (l, r) = self.encrypt(l, r);
-            self.p[i] = l;
-            self.p[i + 1] = r;
-        }
-        for i in (0..1024).step_by(2) {
-            l ^= salt[half];
-            r ^= salt[half + 1];
-            half ^= 2;
-            (l, r) = self.encrypt(l, r);
-            self.s[i] = l;
-            self.s[i + 1] = r;
+            let pair = if i < 18 {
+                &mut self.p[i..i + 2]
+            } else {
+                &mut self.s[i - 18..i - 16]
+            };
+            pair[0] = l;
+            pair[1] = r;
         }
     }
 
