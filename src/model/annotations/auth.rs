@@ -63,11 +63,10 @@ fn basic_auth(
         }
         return Ok(None);
     };
-    // ingress-nginx matches `basic|digest` anywhere in the value (spaces removed), then renders
-    // `auth_basic` for exactly "basic" and `auth_digest` for anything else.
-    let squeezed = kind.replace(' ', "");
-    if squeezed != "basic" {
-        let why = if squeezed.contains("basic") || squeezed.contains("digest") {
+    // ingress-nginx denies a value without `basic` or `digest` in it, then renders `auth_basic` for
+    // exactly "basic" and `auth_digest` for anything else.
+    if kind != "basic" {
+        let why = if kind.contains("basic") || kind.contains("digest") {
             format!("{kind:?}: digest authentication is not enforced by ingress-wasm")
         } else {
             format!("{kind:?} is not an authentication type (basic or digest)")
@@ -300,6 +299,11 @@ mod tests {
                 vec![("auth-type", "Basic"), ("auth-secret", "basic-auth")],
                 "auth-type",
                 "\"Basic\" is not an authentication type",
+            ),
+            (
+                vec![("auth-type", "ba sic"), ("auth-secret", "basic-auth")],
+                "auth-type",
+                "\"ba sic\" is not an authentication type",
             ),
         ] {
             let (o, msgs) = parse(&annotations);
