@@ -245,12 +245,11 @@ fn check_and_explain_name_access_annotations_that_fail_closed() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(
         out.stdout.trim(),
-        "2 Ingresses, 2 routes, 1 denied route, 0 errors, 3 warnings"
+        "2 Ingresses, 2 routes, 1 denied route, 0 errors, 2 warnings"
     );
     assert!(out.stderr.contains(
         "denied: shop/admin spec.rules[0].http.paths[0] (/admin): answers 503 (fail closed): \
-         nginx.ingress.kubernetes.io/auth-secret, nginx.ingress.kubernetes.io/auth-type, \
-         nginx.ingress.kubernetes.io/whitelist-source-range not enforced"
+         nginx.ingress.kubernetes.io/auth-url, nginx.ingress.kubernetes.io/limit-rps not enforced"
     ));
     let out = run(&[
         "explain",
@@ -266,7 +265,7 @@ fn check_and_explain_name_access_annotations_that_fail_closed() {
     );
     assert!(out
         .stdout
-        .contains("denied:   nginx.ingress.kubernetes.io/auth-type is not enforced: fail closed (503)"));
+        .contains("denied:   nginx.ingress.kubernetes.io/auth-url is not enforced: fail closed (503)"));
     let out = run(&[
         "explain",
         RESTRICTED,
@@ -292,7 +291,7 @@ fn check_and_explain_name_access_annotations_that_fail_closed() {
     assert_eq!(v["reason"], "access-not-enforced");
     assert_eq!(
         v["route"]["unenforcedAnnotations"].as_array().map(Vec::len),
-        Some(3)
+        Some(2)
     );
 }
 
@@ -717,4 +716,139 @@ fn render_serves_tls_from_the_secrets_directory_or_says_why_not() {
     let out = run(&args);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--tls-dir"), "{}", out.stderr);
+}
+
+// --- access control -------------------------------------------------------------------------------------
+
+const BASIC_AUTH: &str = "k8s/examples/basic-auth.yaml";
+
+#[test]
+fn explain_answers_basic_auth_and_source_ranges_with_the_secret_from_the_files() {
+    let out = run(&["check", BASIC_AUTH]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.trim(),
+        "1 Ingress, 1 route, 0 denied routes, 0 errors, 0 warnings"
+    );
+    let url = "http://shop.example.com/admin/users";
+    let out = run(&["explain", BASIC_AUTH, "--url", url, "--client-ip", "10.1.2.3"]);
+    assert!(
+        out.stdout.contains("decision: 401, answered by the filter"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("reply:    www-authenticate: Basic realm=\"Shop admins\""),
+        "{}",
+        out.stdout
+    );
+    let out = run(&[
+        "explain",
+        BASIC_AUTH,
+        "--url",
+        url,
+        "--client-ip",
+        "10.1.2.3",
+        "-H",
+        "Authorization: Basic Zm9vOmJhcg==",
+    ]);
+    assert!(
+        out.stdout.contains("decision: forward to cluster shop/admin:80"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("header:   authorization: (removed)"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&[
+        "explain",
+        BASIC_AUTH,
+        "--url",
+        url,
+        "--client-ip",
+        "192.168.1.1",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (v["status"].as_u64(), v["reason"].as_str()),
+        (Some(403), Some("source-denied"))
+    );
+}
+
+#[test]
+fn render_passes_only_named_secrets_from_files_or_a_mounted_directory() {
+    let dir = scratch("secrets");
+    // A Secret document nobody names is left out, with a note.
+    let extra = dir.join("extra.yaml");
+    std::fs::write(
+        &extra,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: unrelated, namespace: shop}\ndata: {auth: eA==}\n",
+    )
+    .unwrap();
+    let wasm_arg = support::envoy::wasm_module().display().to_string();
+    let out_dir = dir.join("out");
+    let out_arg = out_dir.display().to_string();
+    let extra_arg = extra.display().to_string();
+    let out = run(&render_args(&[BASIC_AUTH, &extra_arg], &wasm_arg, &out_arg));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("kind: skipped: Secret shop/unrelated is not named by any auth-secret annotation"),
+        "{}",
+        out.stderr
+    );
+    let text = std::fs::read_to_string(out_dir.join("envoy.yaml")).unwrap();
+    let carried = carried_plugin_config(&text);
+    let names: Vec<&str> = carried["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["basic-auth"]);
+    validate_with_envoy(&out_dir.join("envoy.yaml"));
+
+    // Without the Secret document: from --secrets-dir, else the Ingress is denied (503) with a warning.
+    let ingress_only = dir.join("ingress.yaml");
+    let manifest = std::fs::read_to_string(root().join(BASIC_AUTH)).unwrap();
+    let ingress_doc = manifest.split("---\n").nth(1).unwrap();
+    std::fs::write(&ingress_only, ingress_doc).unwrap();
+    let ingress_arg = ingress_only.display().to_string();
+    let out = run(&["check", &ingress_arg]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Secret shop/basic-auth is not in the configuration"),
+        "{}",
+        out.stderr
+    );
+    let mounted = dir.join("mounted/shop/basic-auth");
+    std::fs::create_dir_all(&mounted).unwrap();
+    std::fs::write(mounted.join("auth"), "foo:{PLAIN}bar\n").unwrap();
+    let secrets_arg = dir.join("mounted").display().to_string();
+    let out = run(&["check", &ingress_arg, "--secrets-dir", &secrets_arg]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&[
+        "explain",
+        &ingress_arg,
+        "--secrets-dir",
+        &secrets_arg,
+        "--url",
+        "http://shop.example.com/admin",
+        "--client-ip",
+        "10.0.0.1",
+        "-H",
+        "Authorization: Basic Zm9vOmJhcg==",
+    ]);
+    assert!(
+        out.stdout.contains("decision: forward to cluster shop/admin:80"),
+        "{}",
+        out.stdout
+    );
+    // The hashes never appear in what the CLI prints.
+    assert!(!out.stdout.contains("PLAIN") && !out.stderr.contains("PLAIN"));
 }

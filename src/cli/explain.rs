@@ -19,7 +19,11 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let compiled = match load_or_report(&args.files, args.endpoints.as_deref()) {
+    let compiled = match load_or_report(
+        &args.files,
+        args.endpoints.as_deref(),
+        args.secrets_dir.as_deref(),
+    ) {
         Ok((_, compiled)) => compiled,
         Err(code) => return code,
     };
@@ -248,7 +252,11 @@ impl Explanation<'_> {
                 None => lines.push(format!("upstream: {} (unchanged)", self.request.path)),
             }
             for (name, value) in &f.headers {
-                lines.push(format!("header:   {name}: {value}"));
+                if value.is_empty() {
+                    lines.push(format!("header:   {name}: (removed)"));
+                } else {
+                    lines.push(format!("header:   {name}: {value}"));
+                }
             }
             lines.push(format!(
                 "envoy:    {}: {} selects the cluster",
@@ -482,6 +490,9 @@ pub(super) fn reason_name(reason: Reason) -> &'static str {
         Reason::ForceSslRedirect => "force-ssl-redirect",
         Reason::RewriteEscapesTarget => "rewrite-escapes-target",
         Reason::InvalidRewrite => "invalid-rewrite",
+        Reason::SourceDenied => "source-denied",
+        Reason::Unauthorized => "unauthorized",
+        Reason::BodyTooLarge => "body-too-large",
     }
 }
 
@@ -501,8 +512,9 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
         Reason::InvalidPath => "the request path is not an absolute path",
         Reason::PathTooLong => "the request path is longer than settings.maxPathBytes (nginx answers 414 past its request-line buffer)",
         Reason::AccessNotEnforced => {
-            "the Ingress restricts access with an annotation ingress-wasm does not enforce yet: the path \
-             fails closed with 503 instead of being served unprotected"
+            "the Ingress restricts access with an annotation ingress-wasm does not enforce yet, or with a \
+             value ingress-nginx denies the location for (see the warnings): the path fails closed with \
+             503 instead of being served unprotected"
         }
         Reason::SslRedirect => {
             "the request came over HTTP and the host has TLS (spec.tls): ssl-redirect answers 308 to HTTPS"
@@ -515,6 +527,15 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
              outside rewrite-target: refused with 400"
         }
         Reason::InvalidRewrite => "the rewritten path would be unsafe or too long",
+        Reason::SourceDenied => {
+            "the client's address (--client-ip; in Envoy, source.address) is in denylist-source-range or \
+             outside allowlist-source-range: 403"
+        }
+        Reason::Unauthorized => {
+            "auth-type basic: no Authorization header (-H 'Authorization: Basic ...') with a user and \
+             password of the auth-secret: 401"
+        }
+        Reason::BodyTooLarge => "the declared Content-Length is over proxy-body-size (or settings.proxyBodySize): 413",
     }
 }
 

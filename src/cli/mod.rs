@@ -7,6 +7,7 @@ mod explain;
 mod input;
 mod render;
 mod replay;
+mod secrets;
 
 use clap::{Args, Parser, Subcommand};
 use ingress_wasm::compile::tls::TlsHosts;
@@ -53,6 +54,9 @@ struct CheckArgs {
     /// Backend endpoints, as for `render envoy` (persistent session affinity needs them).
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
+    /// Where the Secrets auth-secret annotations name are mounted, as for `render envoy`.
+    #[arg(long = "secrets-dir", value_name = "DIR")]
+    secrets_dir: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +80,9 @@ pub struct ExplainArgs {
     /// The client's IP address, as Envoy would see it (source ranges read it).
     #[arg(long = "client-ip", value_name = "IP")]
     client_ip: Option<std::net::IpAddr>,
+    /// Where the Secrets auth-secret annotations name are mounted, as for `render envoy`.
+    #[arg(long = "secrets-dir", value_name = "DIR")]
+    secrets_dir: Option<String>,
     /// Print the explanation as one JSON object.
     #[arg(long)]
     json: bool,
@@ -115,6 +122,11 @@ pub struct RenderEnvoyArgs {
     /// Address and port of Envoy's admin interface (none when absent).
     #[arg(long, value_name = "ADDR:PORT")]
     admin: Option<String>,
+    /// Where the Secrets that auth-secret annotations name are mounted: DIR/<namespace>/<name>/<key>, one
+    /// file per key (the layout of a mounted Secret). Secret documents in the FILEs come first. The
+    /// rendered configuration then holds their password hashes: keep it as private as the Secrets.
+    #[arg(long = "secrets-dir", value_name = "DIR")]
+    secrets_dir: Option<String>,
     /// Output directory (created if missing).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: String,
@@ -181,12 +193,16 @@ impl Loaded {
 
 /// Reads and loads the files (with the endpoints file, if any), printing every diagnostic; Err when a
 /// file cannot be read at all.
-fn load_files(files: &[String], endpoints: Option<&str>) -> Result<Loaded, ExitCode> {
+fn load_files(
+    files: &[String],
+    endpoints: Option<&str>,
+    secrets_dir: Option<&str>,
+) -> Result<Loaded, ExitCode> {
     let fail = |message: String| {
         err(&format!("error: {message}"));
         ExitCode::FAILURE
     };
-    let mut inputs = input::read_inputs(files).map_err(fail)?;
+    let mut inputs = input::read_inputs(files, secrets_dir).map_err(fail)?;
     if let Some(file) = endpoints {
         let endpoints = input::read_endpoints(file).map_err(fail)?;
         ingress_wasm::config::set_endpoints(&mut inputs.config, &endpoints);
@@ -218,8 +234,9 @@ fn load_files(files: &[String], endpoints: Option<&str>) -> Result<Loaded, ExitC
 pub fn load_or_report(
     files: &[String],
     endpoints: Option<&str>,
+    secrets_dir: Option<&str>,
 ) -> Result<(input::Inputs, Compiled), ExitCode> {
-    let loaded = load_files(files, endpoints)?;
+    let loaded = load_files(files, endpoints, secrets_dir)?;
     let errors = loaded.errors();
     match loaded.compiled {
         Some(compiled) if errors == 0 => Ok((loaded.inputs, compiled)),
@@ -228,7 +245,11 @@ pub fn load_or_report(
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    let loaded = match load_files(&args.files, args.endpoints.as_deref()) {
+    let loaded = match load_files(
+        &args.files,
+        args.endpoints.as_deref(),
+        args.secrets_dir.as_deref(),
+    ) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

@@ -37,7 +37,11 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     };
     // The filter gets the endpoints of the backends with session affinity (persistent mode maps
     // cookies back to them); every endpoint goes into the clusters.
-    let (mut inputs, compiled) = match load_or_report(&args.files, args.endpoints.as_deref()) {
+    let (mut inputs, compiled) = match load_or_report(
+        &args.files,
+        args.endpoints.as_deref(),
+        args.secrets_dir.as_deref(),
+    ) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };

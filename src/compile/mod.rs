@@ -25,16 +25,19 @@ use crate::decide::{Backend, RouteId, RouteInfo, RouteTable};
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::{self, IngressOptions};
 use crate::model::ingress::{Backend as IngressBackend, Ingress, PathType};
+use crate::model::secret::Secrets;
 use crate::model::settings::{Semantics, Settings};
 use regex_paths::{capture_groups, check_pattern, RegexBudget};
 use std::collections::HashMap;
 
 /// Compiles the Ingresses into a route table; problems go to `diags`. `endpoints`: the backends'
-/// addresses when the configuration lists them (persistent session affinity needs them).
+/// addresses when the configuration lists them (persistent session affinity needs them); `secrets`: the
+/// Secrets it carries (basic authentication's users).
 pub fn compile(
     ingresses: Vec<Ingress>,
     settings: &Settings,
     endpoints: &Endpoints,
+    secrets: &Secrets,
     diags: &mut Diagnostics,
 ) -> RouteTable {
     let semantics = settings.semantics;
@@ -44,7 +47,7 @@ pub fn compile(
         if !settings.serves_class(ingress.class.as_deref()) {
             continue;
         }
-        let options = annotations::parse(&ingress, diags);
+        let options = annotations::parse(&ingress, secrets, diags);
         if options.canary.is_some() {
             canaries.push((ingress, options));
         } else {
@@ -76,7 +79,7 @@ pub fn compile(
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
-                policy: policy::build(options),
+                policy: policy::build(options, settings),
                 ..info
             });
             Some(routes.len() - 1)
@@ -204,7 +207,7 @@ pub fn compile(
                     rewrite,
                     unenforced: options.unenforced.clone(),
                     issues_cookie: options.affinity.is_some(),
-                    policy: policy::build(options),
+                    policy: policy::build(options, settings),
                     ..info
                 });
                 let route = routes.len() - 1;

@@ -1,12 +1,16 @@
 //! Stage 3: the compiled route table and the per-request decision. Pure: no I/O, never panics.
 
 pub mod affinity;
+pub mod basic_auth;
+pub mod body_size;
 pub mod canary;
 pub mod cookie;
+pub mod htpasswd;
 pub mod policy;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
+pub mod source_range;
 pub mod ssl_redirect;
 
 use crate::compile::regex_paths::Groups;
@@ -48,9 +52,14 @@ pub trait RequestContext {
     /// The client's address as Envoy sees it (`source.address`: the peer, or the address taken from
     /// `X-Forwarded-For` when the listener trusts hops in front of it); None when unknown.
     fn client_address(&mut self) -> Option<std::net::IpAddr>;
+    /// Whether a body may follow the headers (false when they ended the request): `proxy-body-size`
+    /// reads `content-length` only then.
+    fn may_have_body(&mut self) -> bool {
+        true
+    }
 }
 
-/// A request with nothing beyond its request line: no headers, random numbers 0, time 0.
+/// A request with nothing beyond its request line: no headers, no body, random numbers 0, time 0.
 pub struct NoContext;
 
 impl RequestContext for NoContext {
@@ -65,6 +74,9 @@ impl RequestContext for NoContext {
     }
     fn client_address(&mut self) -> Option<std::net::IpAddr> {
         None
+    }
+    fn may_have_body(&mut self) -> bool {
+        false
     }
 }
 
@@ -162,6 +174,12 @@ pub enum Reason {
     RewriteEscapesTarget,
     /// The rewritten path would be unusable or too long.
     InvalidRewrite,
+    /// `denylist-source-range` / `allowlist-source-range` refuse the client's address: 403.
+    SourceDenied,
+    /// `auth-type: basic` without valid credentials: 401.
+    Unauthorized,
+    /// The declared body is longer than `proxy-body-size`: 413.
+    BodyTooLarge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,12 +198,16 @@ pub struct Forward<'t> {
     pub cluster: &'t str,
     /// New `:path` toward the upstream (rewrite-target or path normalization); None keeps the request's.
     pub path: Option<String>,
-    /// Headers to set toward Envoy and the upstream (e.g. `x-forwarded-prefix`, the session headers).
+    /// Headers to set toward Envoy and the upstream (e.g. `x-forwarded-prefix`, the session headers); an
+    /// empty value removes the header, as nginx's `proxy_set_header Name ""` keeps it from the upstream.
     pub headers: Vec<(&'static str, String)>,
     /// What the response needs (a session cookie).
     pub response: Option<ResponseWork>,
     /// Headers to set on the response (CORS), replacing the upstream's of the same name.
     pub response_headers: Vec<(&'static str, String)>,
+    /// `proxy-body-size`: the filter answers 413 once a streamed body passes it (a declared length over
+    /// it was answered already).
+    pub body_limit: Option<body_size::BodyLimit>,
     pub trace: Trace,
 }
 
@@ -549,6 +571,7 @@ impl RouteTable {
             headers,
             response,
             response_headers,
+            body_limit: route.policy.as_ref().and_then(|p| p.body_limit()),
             trace,
         })
     }

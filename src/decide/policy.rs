@@ -11,8 +11,13 @@
 //! 4. content: the request goes upstream, CORS headers added to the response.
 //!
 //! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
-//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
+//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing,
+//! unless the settings give every route a rule (`proxyBodySize`, 1m by default as in ingress-nginx, which
+//! reads `content-length` only for requests with a body; the global source ranges).
 
+use super::basic_auth::BasicAuth;
+use super::body_size::BodyLimit;
+use super::source_range::SourceRanges;
 use super::ssl_redirect::SslRedirect;
 use super::{Decision, Reason, RequestContext, Target, Trace};
 
@@ -22,6 +27,12 @@ pub struct Policy {
     /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash` (a route without a policy has the
     /// defaults).
     pub ssl_redirect: SslRedirect,
+    /// `proxy-body-size`, else `settings.proxyBodySize` (None: unlimited).
+    pub body_limit: Option<BodyLimit>,
+    /// `denylist-source-range` / `allowlist-source-range`, else the settings' ranges.
+    pub source_ranges: Option<SourceRanges>,
+    /// `auth-type: basic`.
+    pub basic_auth: Option<BasicAuth>,
 }
 
 /// What a phase decided.
@@ -75,6 +86,9 @@ impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
         self.ssl_redirect == SslRedirect::DEFAULT
+            && self.body_limit.is_none()
+            && self.source_ranges.is_none()
+            && self.basic_auth.is_none()
     }
 
     /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
@@ -82,9 +96,15 @@ impl Policy {
     pub(crate) fn before_rewrite(
         &self,
         _target: &Target<'_, '_>,
-        _ctx: &mut dyn RequestContext,
+        ctx: &mut dyn RequestContext,
         _response_headers: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        if let Some(limit) = self.body_limit {
+            let outcome = limit.check(ctx);
+            if !matches!(outcome, Outcome::Continue) {
+                return outcome;
+            }
+        }
         Outcome::Continue
     }
 
@@ -93,10 +113,28 @@ impl Policy {
     pub(crate) fn after_rewrite(
         &self,
         _target: &Target<'_, '_>,
-        _ctx: &mut dyn RequestContext,
-        _headers: &mut Vec<(&'static str, String)>,
-        _response_headers: &mut Vec<(&'static str, String)>,
+        ctx: &mut dyn RequestContext,
+        headers: &mut Vec<(&'static str, String)>,
+        response_headers: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        // Access phase: deny/allow (403), then auth_basic (401).
+        if let Some(ranges) = &self.source_ranges {
+            let outcome = ranges.check(ctx, response_headers);
+            if !matches!(outcome, Outcome::Continue) {
+                return outcome;
+            }
+        }
+        if let Some(auth) = &self.basic_auth {
+            let outcome = auth.check(ctx, headers, response_headers);
+            if !matches!(outcome, Outcome::Continue) {
+                return outcome;
+            }
+        }
         Outcome::Continue
+    }
+
+    /// The body limit the filter counts a streamed body against (None: unlimited).
+    pub fn body_limit(&self) -> Option<BodyLimit> {
+        self.body_limit.filter(|l| !l.is_unlimited())
     }
 }

@@ -13,7 +13,9 @@
 //! `strip_trailing_host_dot`; client headers with underscores are dropped (ingress-nginx's default, so
 //! `x_forwarded_prefix` and friends cannot be smuggled past the filter to an upstream that folds `_` into
 //! `-`), and the request-header budget is explicit: the filter's path limit plus what nginx allows the
-//! other headers. The port is deliberately kept in `:authority`: the filter ignores it when
+//! other headers. The client address (`source.address`, what source ranges check) is the TCP peer, or
+//! with `settings.trustedHops` N the address N proxies in front of Envoy put in `X-Forwarded-For`
+//! (`use_remote_address` with `xff_num_trusted_hops`). The port is deliberately kept in `:authority`: the filter ignores it when
 //! matching hosts, and redirects must carry it. The Wasm filter runs with `failure_policy: FAIL_RELOAD`, so
 //! a VM that ever fails is replaced instead of failing every later request.
 //!
@@ -222,10 +224,13 @@ fn http_connection_manager(
         },
         "http_filters": http_filters,
     });
-    if settings.use_forwarded_headers {
-        // The balancer's X-Forwarded-For entry is the client; its X-Forwarded-Proto is kept.
-        hcm["xff_num_trusted_hops"] = json!(1);
-    } else {
+    // `trustedHops` proxies in front name the client in X-Forwarded-For; with useForwardedHeaders at
+    // least the balancer's entry is trusted.
+    let hops = settings
+        .trusted_hops
+        .max(u32::from(settings.use_forwarded_headers));
+    hcm["xff_num_trusted_hops"] = json!(hops);
+    if !settings.use_forwarded_headers {
         // Envoy sets X-Forwarded-Proto from the connection (`use_remote_address`); this also pins `:scheme`,
         // which HTTP/2 clients would otherwise choose.
         hcm["scheme_header_transformation"] = json!({"scheme_to_overwrite": scheme});
@@ -562,7 +567,7 @@ mod tests {
             tls_hcm["scheme_header_transformation"],
             json!({"scheme_to_overwrite": "https"})
         );
-        assert!(plain_hcm.get("xff_num_trusted_hops").is_none());
+        assert_eq!(plain_hcm["xff_num_trusted_hops"], 0);
         // Otherwise the same connection manager: same filters, same route.
         for key in [
             "http_filters",
@@ -722,5 +727,26 @@ mod tests {
         assert!(yaml.contains("cluster_header: x-ingress-cluster"), "{yaml}");
         let back: Value = serde_yaml_ng::from_str(&yaml).unwrap();
         assert_eq!(back, root);
+    }
+
+    #[test]
+    fn trusted_hops_become_envoys_xff_num_trusted_hops() {
+        let root = render(&[], &BTreeMap::new(), false).unwrap();
+        assert_eq!(hcm(&root)["xff_num_trusted_hops"], 0);
+        let config = json!({"ingresses": [], "settings": {"trustedHops": 2}});
+        let root = bootstrap(&EnvoyOptions {
+            plugin_config: &config,
+            backends: &[],
+            cluster_header: "x-ingress-cluster",
+            wasm_path: "/etc/envoy/ingress_wasm.wasm",
+            listen: ("0.0.0.0".into(), 8080),
+            admin: None,
+            endpoints: &BTreeMap::new(),
+            affinity: &BTreeMap::new(),
+            tls: None,
+        })
+        .unwrap();
+        assert_eq!(hcm(&root)["xff_num_trusted_hops"], 2);
+        assert_eq!(hcm(&root)["use_remote_address"], true);
     }
 }

@@ -142,9 +142,10 @@ fn public() -> Value {
 fn access_annotations_that_are_not_enforced_fail_closed() {
     let restricting = [
         json!({"nginx.ingress.kubernetes.io/auth-type": "basic", "nginx.ingress.kubernetes.io/auth-secret": "basic-auth"}),
-        json!({"nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/8"}),
-        json!({"nginx.ingress.kubernetes.io/allowlist-source-range": "10.0.0.0/8"}),
-        json!({"nginx.ingress.kubernetes.io/denylist-source-range": "1.2.3.4/32"}),
+        // Enforced, but with a value ingress-nginx denies the location for.
+        json!({"nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/33"}),
+        json!({"nginx.ingress.kubernetes.io/allowlist-source-range": "10.0.0.0/8,"}),
+        json!({"nginx.ingress.kubernetes.io/denylist-source-range": "1.2.3.4/32 5.6.7.8"}),
         json!({"nginx.ingress.kubernetes.io/auth-url": "http://auth.svc/verify"}),
         json!({"nginx.ingress.kubernetes.io/auth-tls-secret": "shop/ca"}),
         json!({"nginx.ingress.kubernetes.io/limit-rps": "5"}),

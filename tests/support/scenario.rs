@@ -90,6 +90,29 @@ impl Scenario {
         edit: impl FnOnce(&mut Value),
     ) -> Scenario {
         let config = ingress_wasm::config::plugin_config(ingresses, settings);
+        Self::start_config(label, config, secrets, edit)
+    }
+
+    /// [`start`](Self::start) with Secrets (the wrapper's `secrets`: what `auth-secret` names).
+    pub fn start_with_secrets(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: Value,
+    ) -> Scenario {
+        let mut config = ingress_wasm::config::plugin_config(ingresses, settings);
+        config["secrets"] = secrets;
+        Self::start_config(label, config, None, |_| {})
+    }
+
+    /// Starts a scenario from a whole plugin configuration, with an HTTPS listener when `tls_dir` gives
+    /// its certificates.
+    fn start_config(
+        label: &str,
+        config: Value,
+        tls_dir: Option<&Path>,
+        edit: impl FnOnce(&mut Value),
+    ) -> Scenario {
         let compiled = ingress_wasm::config::load_value(&config).unwrap_or_else(|diags| {
             let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
             panic!(
@@ -109,7 +132,7 @@ impl Scenario {
             upstreams.insert(b.cluster.clone(), server);
         }
         let cluster_header = compiled.table.cluster_header().to_string();
-        let tls = secrets.map(|dir| {
+        let tls = tls_dir.map(|dir| {
             let (chains, default, problems) = chains(compiled.table.tls(), &dir.display().to_string());
             let errors: Vec<String> = problems
                 .iter()
