@@ -2,8 +2,9 @@
 //!
 //! Accepted, unchanged: what `kubectl get ingress -A -o json` prints (`IngressList`), a `List` of
 //! Ingresses, a single `Ingress`, and the wrapper `{"ingresses": <any of those>, "settings": {...},
-//! "endpoints": {"namespace/service:port": ["ip:port", ...]}}` (endpoints: what persistent session
-//! affinity needs to map a cookie back to its endpoint; `render envoy --endpoints` fills them in).
+//! "endpoints": {"namespace/service:port": ["ip:port", ...]}, "secrets": [<Secret>, ...]}` (endpoints: what
+//! persistent session affinity needs to map a cookie back to its endpoint; `render envoy --endpoints`
+//! fills them in; secrets: the Secrets `auth-secret` annotations name, which `render` passes on).
 //! Empty configuration (Istio sends one when no pluginConfig is set) means no routes: every request 404.
 
 use crate::compile::{compile, Endpoints};
@@ -11,6 +12,7 @@ use crate::decide::RouteTable;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::ingress::parse_ingress;
 use crate::model::json::{read_value, ReadError};
+use crate::model::secret::Secrets;
 use crate::model::settings::Settings;
 use serde_json::Value;
 
@@ -78,19 +80,22 @@ pub fn load_value(value: &Value) -> Result<Compiled, Vec<Diagnostic>> {
     let mut diags = Diagnostics::default();
     let (items, settings_value) = split_document(value, &mut diags);
     let settings = Settings::parse(settings_value, &mut diags);
-    let endpoints = match value {
-        Value::Object(map) if settings_value.is_some() || map.contains_key("ingresses") => {
-            parse_endpoints(map.get("endpoints"), &mut diags)
-        }
-        _ => Endpoints::new(),
+    let wrapper = match value {
+        Value::Object(map) if settings_value.is_some() || map.contains_key("ingresses") => Some(map),
+        _ => None,
     };
+    let endpoints = match wrapper {
+        Some(map) => parse_endpoints(map.get("endpoints"), &mut diags),
+        None => Endpoints::new(),
+    };
+    let secrets = Secrets::parse(wrapper.and_then(|map| map.get("secrets")), &mut diags);
     let mut ingresses = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(ing) = parse_ingress(item, i, &mut diags) {
             ingresses.push(ing);
         }
     }
-    let table = compile(ingresses, &settings, &endpoints, &mut diags);
+    let table = compile(ingresses, &settings, &endpoints, &secrets, &mut diags);
     if diags.has_errors() {
         return Err(diags.into_vec());
     }

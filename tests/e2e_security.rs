@@ -22,14 +22,13 @@ fn scenario() -> Scenario {
     let admin = ingress(
         Some("shop"),
         "admin",
-        json!({"nginx.ingress.kubernetes.io/auth-type": "basic",
-               "nginx.ingress.kubernetes.io/auth-secret": "basic-auth"}),
+        json!({"nginx.ingress.kubernetes.io/auth-url": "http://auth.shop.svc.cluster.local/verify"}),
         json!({"rules": [rule(Some(SHOP), vec![path("/admin", "Prefix", "admin", 80)])]}),
     );
     let allowlisted = ingress(
         Some("shop"),
         "reports",
-        json!({"nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/8"}),
+        json!({"nginx.ingress.kubernetes.io/limit-rps": "5"}),
         json!({"rules": [rule(Some(SHOP), vec![path("/reports", "Prefix", "reports", 80)])]}),
     );
     let public = ingress(

@@ -144,6 +144,49 @@ fn upstream_headers_are_ingress_nginxs_and_cannot_be_forged() {
 }
 
 #[test]
+fn with_use_forwarded_headers_the_balancers_forwarding_headers_are_kept() {
+    let settings = json!({"useForwardedHeaders": true});
+    let s = Scenario::start(
+        "upstream-headers-forwarded",
+        vec![site("web", "h.test", "web", &[])],
+        Some(settings),
+    );
+    let r = http::get_with(
+        s.addr(),
+        "h.test",
+        "/",
+        &[
+            ("x-forwarded-for", b"1.2.3.4"),
+            ("x-forwarded-host", b"myhost"),
+            ("x-forwarded-port", b"1234"),
+            ("x-forwarded-proto", b"https"),
+        ],
+    );
+    let echo = echo_of(&r, "forwarded");
+    let mut checks = Checks::default();
+    // ingress-nginx's e2e "should trust X-Forwarded headers when setting is true".
+    for (name, want) in [
+        ("x-forwarded-for", "1.2.3.4"),
+        ("x-real-ip", "1.2.3.4"),
+        ("x-forwarded-host", "myhost"),
+        ("x-forwarded-port", "1234"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-scheme", "https"),
+        ("x-scheme", "https"),
+        ("x-original-forwarded-for", "1.2.3.4"),
+        ("x-original-forwarded-host", "myhost"),
+    ] {
+        checks.that(echo.header(name) == Some(want), || {
+            format!(
+                "{name}: the upstream saw {:?}, expected {want:?}",
+                echo.header(name)
+            )
+        });
+    }
+    checks.finish(Some(&s.envoy));
+}
+
+#[test]
 fn backend_protocols_reach_tls_h2c_and_h2_backends() {
     let front = ProtocolFront::start("front");
     let ingresses = vec![

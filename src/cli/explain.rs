@@ -1,6 +1,7 @@
 //! `ingress-wasm explain`: the filter's decision for one request, and why.
 
 use super::{err, load_or_report, print_json_or_text, ExplainArgs};
+use ingress_wasm::compile::tls::TlsEntry;
 use ingress_wasm::decide::affinity::{ResponseWork, Session};
 use ingress_wasm::decide::canary::CanaryRule;
 use ingress_wasm::decide::{Decision, HostMatch, Reason, RequestContext, RouteInfo, RouteTable, Trace};
@@ -18,7 +19,11 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let compiled = match load_or_report(&args.files, args.endpoints.as_deref()) {
+    let compiled = match load_or_report(
+        &args.files,
+        args.endpoints.as_deref(),
+        args.secrets_dir.as_deref(),
+    ) {
         Ok((_, compiled)) => compiled,
         Err(code) => return code,
     };
@@ -196,6 +201,17 @@ impl Explanation<'_> {
         }
         let trace = self.trace();
         lines.push(format!("host:     {}", self.host_text(trace.host)));
+        if let Some((tls_host, entry)) = self.tls() {
+            lines.push(format!(
+                "tls:      {tls_host} in {} {} ({}): over plain HTTP it redirects to HTTPS unless ssl-redirect is \"false\"",
+                entry.ingress,
+                entry.field,
+                match entry.secret_id() {
+                    Some(secret) => format!("secret {secret}"),
+                    None => "no secretName: the default certificate".to_string(),
+                }
+            ));
+        }
         if let Some(route) = self.route() {
             lines.push(format!("rule:     {} {}", route.ingress, route.field));
             if let Some(path_type) = route.path_type {
@@ -236,7 +252,11 @@ impl Explanation<'_> {
                 None => lines.push(format!("upstream: {} (unchanged)", self.request.path)),
             }
             for (name, value) in &f.headers {
-                lines.push(format!("header:   {name}: {value}"));
+                if value.is_empty() {
+                    lines.push(format!("header:   {name}: (removed)"));
+                } else {
+                    lines.push(format!("header:   {name}: {value}"));
+                }
             }
             lines.push(format!(
                 "envoy:    {}: {} selects the cluster",
@@ -310,6 +330,12 @@ impl Explanation<'_> {
         lines
     }
 
+    /// The TLS host covering the request's host, and the entry its certificate comes from.
+    fn tls(&self) -> Option<(String, &TlsEntry)> {
+        let host = ingress_wasm::decide::request_host::route_host(&self.request.authority);
+        self.table.tls().lookup(&host)
+    }
+
     fn host_text(&self, host: HostMatch) -> String {
         let asked = ingress_wasm::decide::request_host::route_host(&self.request.authority).into_owned();
         let asked = if asked.is_empty() {
@@ -355,6 +381,14 @@ impl Explanation<'_> {
         o.insert("hostMatch".into(), json!(host_match_name(trace.host)));
         o.insert("reason".into(), json!(reason_name(trace.reason)));
         o.insert("why".into(), json!(reason_text(trace.reason)));
+        o.insert(
+            "tls".into(),
+            match self.tls() {
+                Some((host, entry)) => json!({"host": host, "ingress": entry.ingress, "field": entry.field,
+                                              "secret": entry.secret_id()}),
+                None => Value::Null,
+            },
+        );
         if let Some(choice) = trace.canary {
             let canary = self.table.canaries().get(choice.canary);
             o.insert(
@@ -460,8 +494,13 @@ pub(super) fn reason_name(reason: Reason) -> &'static str {
         Reason::InvalidPath => "invalid-path",
         Reason::PathTooLong => "path-too-long",
         Reason::AccessNotEnforced => "access-not-enforced",
+        Reason::SslRedirect => "ssl-redirect",
+        Reason::ForceSslRedirect => "force-ssl-redirect",
         Reason::RewriteEscapesTarget => "rewrite-escapes-target",
         Reason::InvalidRewrite => "invalid-rewrite",
+        Reason::SourceDenied => "source-denied",
+        Reason::Unauthorized => "unauthorized",
+        Reason::BodyTooLarge => "body-too-large",
     }
 }
 
@@ -481,14 +520,30 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
         Reason::InvalidPath => "the request path is not an absolute path",
         Reason::PathTooLong => "the request path is longer than settings.maxPathBytes (nginx answers 414 past its request-line buffer)",
         Reason::AccessNotEnforced => {
-            "the Ingress restricts access with an annotation ingress-wasm does not enforce yet: the path \
-             fails closed with 503 instead of being served unprotected"
+            "the Ingress restricts access with an annotation ingress-wasm does not enforce yet, or with a \
+             value ingress-nginx denies the location for (see the warnings): the path fails closed with \
+             503 instead of being served unprotected"
+        }
+        Reason::SslRedirect => {
+            "the request came over HTTP and the host has TLS (spec.tls): ssl-redirect answers 308 to HTTPS"
+        }
+        Reason::ForceSslRedirect => {
+            "the request came over HTTP and the location has force-ssl-redirect: 308 to HTTPS"
         }
         Reason::RewriteEscapesTarget => {
             "a capture of the request path carries a '.' or '..' segment that would move the rewritten path \
              outside rewrite-target: refused with 400"
         }
         Reason::InvalidRewrite => "the rewritten path would be unsafe or too long",
+        Reason::SourceDenied => {
+            "the client's address (--client-ip; in Envoy, source.address) is in denylist-source-range or \
+             outside allowlist-source-range: 403"
+        }
+        Reason::Unauthorized => {
+            "auth-type basic: no Authorization header (-H 'Authorization: Basic ...') with a user and \
+             password of the auth-secret: 401"
+        }
+        Reason::BodyTooLarge => "the declared Content-Length is over proxy-body-size (or settings.proxyBodySize): 413",
     }
 }
 

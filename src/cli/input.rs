@@ -3,8 +3,10 @@
 //! Each file is JSON (one value or several concatenated) or YAML (one or more `---`-separated documents);
 //! `-` is stdin. Each document may be anything the plugin accepts: an Ingress, an IngressList, a List, or
 //! the wrapper `{"ingresses": ..., "settings": {...}}`. All Ingress items are gathered; the settings may
-//! be given by any number of documents as long as they agree.
+//! be given by any number of documents as long as they agree. Secrets (documents or List items) named by
+//! `auth-secret` annotations go into the configuration too ([`super::secrets`]).
 
+use super::secrets::{is_secret, FoundSecrets};
 use ingress_wasm::config::{duplicate_key, plugin_config, split_document};
 use ingress_wasm::diagnostics::Diagnostics;
 use ingress_wasm::model::json::{read_value, ReadError};
@@ -24,10 +26,13 @@ pub struct Inputs {
     pub notes: Vec<Diagnostic>,
 }
 
-pub fn read_inputs(files: &[String]) -> Result<Inputs, String> {
+/// Reads the files; `secrets_dir`: where the Secrets the Ingresses name are mounted, for those no file
+/// gives.
+pub fn read_inputs(files: &[String], secrets_dir: Option<&str>) -> Result<Inputs, String> {
     let mut items: Vec<Value> = Vec::new();
     let mut settings: Option<(Value, String)> = None;
     let mut notes = Vec::new();
+    let mut secrets = FoundSecrets::default();
     for file in files {
         let (label, text) = read_file(file)?;
         let documents = parse_documents(file, &label, &text)?;
@@ -38,6 +43,10 @@ pub fn read_inputs(files: &[String]) -> Result<Inputs, String> {
             } else {
                 label.clone()
             };
+            if is_secret(&document) {
+                secrets.add(&document, &place, &mut notes);
+                continue;
+            }
             if let Some(kind) = foreign_kind(&document) {
                 notes.push(Diagnostic::warning(
                     place,
@@ -48,7 +57,13 @@ pub fn read_inputs(files: &[String]) -> Result<Inputs, String> {
             }
             let mut diags = Diagnostics::default();
             let (found, found_settings) = split_document(&document, &mut diags);
-            items.extend(found.into_iter().cloned());
+            for item in found {
+                if is_secret(item) {
+                    secrets.add(item, &place, &mut notes);
+                } else {
+                    items.push(item.clone());
+                }
+            }
             for mut d in diags.into_vec() {
                 if d.object == "config" {
                     d.object.clone_from(&place);
@@ -68,7 +83,11 @@ pub fn read_inputs(files: &[String]) -> Result<Inputs, String> {
         }
     }
     let ingress_count = items.len();
-    let config = plugin_config(items, settings.map(|(value, _)| value));
+    let secrets = secrets.referenced(&items, secrets_dir.map(std::path::Path::new), &mut notes)?;
+    let mut config = plugin_config(items, settings.map(|(value, _)| value));
+    if let (false, Some(map)) = (secrets.is_empty(), config.as_object_mut()) {
+        map.insert("secrets".into(), Value::Array(secrets));
+    }
     Ok(Inputs {
         config,
         ingress_count,

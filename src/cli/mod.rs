@@ -8,8 +8,10 @@ mod explain_upstream;
 mod input;
 mod render;
 mod replay;
+mod secrets;
 
 use clap::{Args, Parser, Subcommand};
+use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::Compiled;
 use ingress_wasm::Diagnostic;
 use std::io::Write;
@@ -53,6 +55,9 @@ struct CheckArgs {
     /// Backend endpoints, as for `render envoy` (persistent session affinity needs them).
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
+    /// Where the Secrets auth-secret annotations name are mounted, as for `render envoy`.
+    #[arg(long = "secrets-dir", value_name = "DIR")]
+    secrets_dir: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +81,9 @@ pub struct ExplainArgs {
     /// The client's IP address, as Envoy would see it (source ranges read it).
     #[arg(long = "client-ip", value_name = "IP")]
     client_ip: Option<std::net::IpAddr>,
+    /// Where the Secrets auth-secret annotations name are mounted, as for `render envoy`.
+    #[arg(long = "secrets-dir", value_name = "DIR")]
+    secrets_dir: Option<String>,
     /// Print the explanation as one JSON object.
     #[arg(long)]
     json: bool,
@@ -84,7 +92,7 @@ pub struct ExplainArgs {
 #[derive(Subcommand, Debug)]
 enum RenderCommand {
     /// Write DIR/envoy.yaml: a runnable Envoy bootstrap with the filter, one cluster_header route and
-    /// one cluster per backend.
+    /// one cluster per backend; with --tls-listen and --tls-dir, an HTTPS listener too.
     Envoy(RenderEnvoyArgs),
 }
 
@@ -104,12 +112,25 @@ pub struct RenderEnvoyArgs {
     /// listed (or with service-upstream) resolve to service.namespace.svc.cluster.local:port.
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
+    /// Address and port of the HTTPS listener, which terminates TLS for the hosts of spec.tls (needs
+    /// --tls-dir).
+    #[arg(long, value_name = "ADDR:PORT", requires = "tls_dir")]
+    tls_listen: Option<String>,
+    /// Directory of the TLS Secrets, laid out as Kubernetes mounts them:
+    /// DIR/<namespace>/<secretName>/tls.crt and tls.key (needs --tls-listen).
+    #[arg(long, value_name = "DIR", requires = "tls_listen")]
+    tls_dir: Option<String>,
     /// Address and port of Envoy's admin interface (none when absent).
     #[arg(long, value_name = "ADDR:PORT")]
     admin: Option<String>,
     /// The Kubernetes cluster domain: Services resolve as service.namespace.svc.DOMAIN.
     #[arg(long, value_name = "DOMAIN", default_value = ingress_wasm::render::upstream::DEFAULT_CLUSTER_DOMAIN)]
     cluster_domain: String,
+    /// Where the Secrets that auth-secret annotations name are mounted: DIR/<namespace>/<name>/<key>, one
+    /// file per key (the layout of a mounted Secret). Secret documents in the FILEs come first. The
+    /// rendered configuration then holds their password hashes: keep it as private as the Secrets.
+    #[arg(long = "secrets-dir", value_name = "DIR")]
+    secrets_dir: Option<String>,
     /// Output directory (created if missing).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: String,
@@ -176,12 +197,16 @@ impl Loaded {
 
 /// Reads and loads the files (with the endpoints file, if any), printing every diagnostic; Err when a
 /// file cannot be read at all.
-fn load_files(files: &[String], endpoints: Option<&str>) -> Result<Loaded, ExitCode> {
+fn load_files(
+    files: &[String],
+    endpoints: Option<&str>,
+    secrets_dir: Option<&str>,
+) -> Result<Loaded, ExitCode> {
     let fail = |message: String| {
         err(&format!("error: {message}"));
         ExitCode::FAILURE
     };
-    let mut inputs = input::read_inputs(files).map_err(fail)?;
+    let mut inputs = input::read_inputs(files, secrets_dir).map_err(fail)?;
     if let Some(file) = endpoints {
         let endpoints = input::read_endpoints(file).map_err(fail)?;
         ingress_wasm::config::set_endpoints(&mut inputs.config, &endpoints);
@@ -213,8 +238,9 @@ fn load_files(files: &[String], endpoints: Option<&str>) -> Result<Loaded, ExitC
 pub fn load_or_report(
     files: &[String],
     endpoints: Option<&str>,
+    secrets_dir: Option<&str>,
 ) -> Result<(input::Inputs, Compiled), ExitCode> {
-    let loaded = load_files(files, endpoints)?;
+    let loaded = load_files(files, endpoints, secrets_dir)?;
     let errors = loaded.errors();
     match loaded.compiled {
         Some(compiled) if errors == 0 => Ok((loaded.inputs, compiled)),
@@ -223,7 +249,11 @@ pub fn load_or_report(
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    let loaded = match load_files(&args.files, args.endpoints.as_deref()) {
+    let loaded = match load_files(
+        &args.files,
+        args.endpoints.as_deref(),
+        args.secrets_dir.as_deref(),
+    ) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -244,6 +274,9 @@ fn check(args: &CheckArgs) -> ExitCode {
             route.unenforced.join(", ")
         ));
     }
+    if let Some(compiled) = &loaded.compiled {
+        tls_lines(compiled.table.tls()).iter().for_each(|line| err(line));
+    }
     out(&format!(
         "{}, {}, {}, {}, {}",
         plural(loaded.inputs.ingress_count, "Ingress", "Ingresses"),
@@ -259,6 +292,39 @@ fn check(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What `spec.tls` means, one line per entry that gives hosts (or every other name) a certificate.
+fn tls_lines(tls: &TlsHosts) -> Vec<String> {
+    let default = tls.default_entry();
+    tls.entries()
+        .into_iter()
+        .map(|(entry, hosts)| {
+            let mut names = Vec::new();
+            if !hosts.is_empty() {
+                names.push(hosts.join(", "));
+            }
+            if default == Some(entry) {
+                names.push("every other name (the default certificate)".to_string());
+            }
+            let secret = match entry.secret_id() {
+                Some(secret) => format!("secret {secret}"),
+                None => "no secretName (the default certificate serves them)".to_string(),
+            };
+            let redirect = if hosts.is_empty() {
+                ""
+            } else {
+                "; plain HTTP to these hosts answers 308 to https:// (ssl-redirect)"
+            };
+            format!(
+                "tls: {} {}: {}: {secret}{redirect}; Envoy terminates TLS when rendered with --tls-listen and \
+                 --tls-dir",
+                entry.ingress,
+                entry.field,
+                names.join(" and ")
+            )
+        })
+        .collect()
 }
 
 /// `check`'s exit status when the configuration loads but some paths fail closed.

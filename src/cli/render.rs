@@ -1,10 +1,13 @@
 //! `ingress-wasm render envoy`: a runnable Envoy bootstrap around the filter.
 
 use super::input::read_endpoints;
-use super::{err, load_or_report, out, plural, RenderEnvoyArgs};
+use super::{err, load_or_report, out, plural, print_diagnostic, RenderEnvoyArgs};
+use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::keep_affinity_endpoints;
 use ingress_wasm::render::envoy::{affinity_by_cluster, bootstrap, split_host_port, to_yaml, EnvoyOptions};
+use ingress_wasm::render::tls::{chains, TlsListener};
 use ingress_wasm::render::upstream::Upstreams;
+use ingress_wasm::Diagnostic;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,13 +34,21 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
             args.cluster_domain
         ));
     }
+    let tls_listen = match &args.tls_listen {
+        Some(tls) => Some(parse_address(tls).map_err(|e| format!("--tls-listen {tls:?}: {e}"))?),
+        None => None,
+    };
     let endpoints = match &args.endpoints {
         Some(file) => read_endpoints(file)?,
         None => BTreeMap::new(),
     };
     // The filter gets the endpoints of the backends with session affinity (persistent mode maps
     // cookies back to them); every endpoint goes into the clusters.
-    let (mut inputs, compiled) = match load_or_report(&args.files, args.endpoints.as_deref()) {
+    let (mut inputs, compiled) = match load_or_report(
+        &args.files,
+        args.endpoints.as_deref(),
+        args.secrets_dir.as_deref(),
+    ) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -60,6 +71,16 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
             args.wasm
         ));
     }
+    let tls = match (tls_listen, &args.tls_dir) {
+        (Some(listen), Some(dir)) => match https_listener(compiled.table.tls(), listen, dir) {
+            Some(listener) => Some(listener),
+            None => return Ok(ExitCode::FAILURE),
+        },
+        _ => {
+            warn_unserved_tls(compiled.table.tls());
+            None
+        }
+    };
     let options = EnvoyOptions {
         plugin_config: &inputs.config,
         backends: &backends,
@@ -70,6 +91,7 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         endpoints: &endpoints,
         affinity: &affinity_by_cluster(&compiled.table),
         upstream: &Upstreams::of(&compiled.table, &args.cluster_domain),
+        tls: tls.as_ref(),
     };
     let config = bootstrap(&options).map_err(|e| match &args.endpoints {
         Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),
@@ -80,13 +102,67 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
     let file = dir.join("envoy.yaml");
     std::fs::write(&file, yaml).map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+    let https = match (&tls, &args.tls_listen) {
+        (Some(tls), Some(address)) if !tls.is_empty() => {
+            let mut certificates: Vec<&str> = tls
+                .chains
+                .iter()
+                .chain(&tls.default)
+                .map(|c| c.certificate.as_str())
+                .collect();
+            certificates.sort_unstable();
+            certificates.dedup();
+            format!(
+                ", HTTPS listener {address} with {}",
+                plural(certificates.len(), "certificate", "certificates")
+            )
+        }
+        _ => String::new(),
+    };
     out(&format!(
-        "wrote {} ({}, listener {})",
+        "wrote {} ({}, listener {}{https})",
         file.display(),
         plural(backends.len(), "cluster", "clusters"),
         args.listen
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The HTTPS listener with the certificates of `tls` under `dir`; None (after printing them) when a
+/// certificate cannot be used.
+fn https_listener(tls: &TlsHosts, listen: (String, u16), dir: &str) -> Option<TlsListener> {
+    let (chains, default, problems) = chains(tls, dir);
+    problems.iter().for_each(print_diagnostic);
+    if problems.iter().any(|p| p.is_error()) {
+        return None;
+    }
+    let listener = TlsListener {
+        listen,
+        chains,
+        default,
+    };
+    if listener.is_empty() {
+        err("warning: --tls-listen: no Ingress gives a host a certificate (spec.tls with a secretName): no HTTPS listener is rendered");
+    }
+    Some(listener)
+}
+
+/// Without --tls-listen and --tls-dir nothing terminates TLS: say so for every host that expects it.
+fn warn_unserved_tls(tls: &TlsHosts) {
+    for (entry, hosts) in tls.entries() {
+        let message = if hosts.is_empty() {
+            "the default certificate is not served: without --tls-listen and --tls-dir the rendered Envoy has \
+             no HTTPS listener"
+                .to_string()
+        } else {
+            format!(
+                "TLS for {} is not served: without --tls-listen and --tls-dir the rendered Envoy has no HTTPS \
+                 listener, yet plain HTTP to these hosts answers 308 to https:// (ssl-redirect)",
+                hosts.join(", ")
+            )
+        };
+        print_diagnostic(&Diagnostic::warning(&entry.ingress, &entry.field, message));
+    }
 }
 
 /// `ADDR:PORT`, `[IPv6]:PORT` or `name:PORT` (port 0: the kernel chooses).

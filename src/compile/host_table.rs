@@ -4,6 +4,7 @@
 
 use super::prefix_trie::PrefixTrie;
 use super::regex_paths::{check_pattern, Groups, RegexBudget, RegexMatch, RegexPaths};
+use crate::decide::ssl_redirect::SslRedirect;
 use crate::decide::{Reason, RouteId, RouteInfo};
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::PathType;
@@ -18,6 +19,9 @@ pub struct HostTable {
     regex: Option<RegexPaths>,
     /// ingress-nginx: `spec.defaultBackend` of the first Ingress naming the host (its root location).
     pub(crate) default: Option<RouteId>,
+    /// ingress-nginx: the redirect options of the host's root location (the first Ingress naming the host),
+    /// which answers a request no path matches.
+    pub(crate) root_ssl_redirect: SslRedirect,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +119,8 @@ pub(super) struct HostBuild {
     /// Any Ingress of this host forces regex matching for the whole host (ingress-nginx).
     pub(super) host_regex: bool,
     pub(super) default: Option<RouteId>,
+    /// The redirect options of the first Ingress naming the host.
+    pub(super) root_ssl_redirect: SslRedirect,
 }
 
 pub(super) fn build_host(
@@ -127,6 +133,7 @@ pub(super) fn build_host(
 ) -> Option<HostTable> {
     let mut table = HostTable {
         default: build.default,
+        root_ssl_redirect: build.root_ssl_redirect,
         ..HostTable::default()
     };
     let nginx = semantics == Semantics::IngressNginx;

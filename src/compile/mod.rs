@@ -12,6 +12,7 @@ mod host_table;
 mod policy;
 pub mod prefix_trie;
 pub mod regex_paths;
+pub mod tls;
 mod upstream;
 
 use affinity::AffinityBuild;
@@ -26,16 +27,19 @@ use crate::decide::{Backend, RouteId, RouteInfo, RouteTable};
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::{self, IngressOptions};
 use crate::model::ingress::{Backend as IngressBackend, Ingress, PathType};
+use crate::model::secret::Secrets;
 use crate::model::settings::{Semantics, Settings};
 use regex_paths::{capture_groups, check_pattern, RegexBudget};
 use std::collections::HashMap;
 
 /// Compiles the Ingresses into a route table; problems go to `diags`. `endpoints`: the backends'
-/// addresses when the configuration lists them (persistent session affinity needs them).
+/// addresses when the configuration lists them (persistent session affinity needs them); `secrets`: the
+/// Secrets it carries (basic authentication's users).
 pub fn compile(
     ingresses: Vec<Ingress>,
     settings: &Settings,
     endpoints: &Endpoints,
+    secrets: &Secrets,
     diags: &mut Diagnostics,
 ) -> RouteTable {
     let semantics = settings.semantics;
@@ -45,7 +49,7 @@ pub fn compile(
         if !settings.serves_class(ingress.class.as_deref()) {
             continue;
         }
-        let options = annotations::parse(&ingress, diags);
+        let options = annotations::parse(&ingress, secrets, diags);
         if options.canary.is_some() {
             canaries.push((ingress, options));
         } else {
@@ -74,12 +78,11 @@ pub fn compile(
 
     for (ingress, options) in &served {
         let id = ingress.id();
-        warn_unserved_tls(ingress, diags);
         let default_route = ingress.default_backend.as_ref().and_then(|b| {
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
-                policy: policy::build(options),
+                policy: policy::build(options, settings),
                 ..info
             });
             Some(routes.len() - 1)
@@ -123,6 +126,7 @@ pub fn compile(
                             host.clone(),
                             HostBuild {
                                 default,
+                                root_ssl_redirect: options.ssl_redirect,
                                 ..HostBuild::default()
                             },
                         );
@@ -209,7 +213,7 @@ pub fn compile(
                     rewrite,
                     unenforced: options.unenforced.clone(),
                     issues_cookie: options.affinity.is_some(),
-                    policy: policy::build(options),
+                    policy: policy::build(options, settings),
                     ..info
                 });
                 let route = routes.len() - 1;
@@ -308,6 +312,7 @@ pub fn compile(
         None
     };
 
+    let tls = tls::collect(served.iter().map(|(ingress, _)| ingress), diags);
     RouteTable {
         semantics,
         cluster_header: settings.cluster_header.clone(),
@@ -321,6 +326,8 @@ pub fn compile(
         affinities,
         cluster_settings: upstream.cluster_settings,
         location_profiles: upstream.profiles,
+        tls,
+        use_forwarded_headers: settings.use_forwarded_headers,
     }
 }
 
@@ -352,25 +359,6 @@ fn check_cluster_names<'r>(
                 }
             }
         }
-    }
-}
-
-/// No listener of this gateway terminates TLS yet: say which hosts expected it.
-fn warn_unserved_tls(ingress: &Ingress, diags: &mut Diagnostics) {
-    for (i, tls) in ingress.tls.iter().enumerate() {
-        let hosts = if tls.hosts.is_empty() {
-            "every host (default certificate)".to_string()
-        } else {
-            tls.hosts.join(", ")
-        };
-        diags.warning(
-            &ingress.id(),
-            &format!("spec.tls[{i}]"),
-            format!(
-                "TLS for {hosts} is not served: no HTTPS listener terminates it (render envoy listens on \
-                 plain HTTP); these hosts are routed over HTTP only"
-            ),
-        );
     }
 }
 

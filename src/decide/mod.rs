@@ -1,15 +1,21 @@
 //! Stage 3: the compiled route table and the per-request decision. Pure: no I/O, never panics.
 
 pub mod affinity;
+pub mod basic_auth;
+pub mod body_size;
 pub mod canary;
 pub mod cookie;
+pub mod htpasswd;
 pub mod policy;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
+pub mod source_range;
+pub mod ssl_redirect;
 pub mod upstream;
 
 use crate::compile::regex_paths::Groups;
+use crate::compile::tls::TlsHosts;
 use crate::compile::{HostTable, PathMatch};
 use crate::decide::request_host::{route_host, wildcard_parent};
 use crate::decide::request_path::{split_query, RequestPath};
@@ -19,6 +25,7 @@ use crate::model::settings::Semantics;
 use crate::work;
 use affinity::{Affinity, AffinityId, ResponseWork, Session};
 use canary::{Canary, CanaryChoice, CanaryId};
+use ssl_redirect::SslRedirect;
 use std::collections::HashMap;
 
 /// What the filter knows about a request.
@@ -46,9 +53,14 @@ pub trait RequestContext {
     /// The client's address as Envoy sees it (`source.address`: the peer, or the address taken from
     /// `X-Forwarded-For` when the listener trusts hops in front of it); None when unknown.
     fn client_address(&mut self) -> Option<std::net::IpAddr>;
+    /// Whether a body may follow the headers (false when they ended the request): `proxy-body-size`
+    /// reads `content-length` only then.
+    fn may_have_body(&mut self) -> bool {
+        true
+    }
 }
 
-/// A request with nothing beyond its request line: no headers, random numbers 0, time 0.
+/// A request with nothing beyond its request line: no headers, no body, random numbers 0, time 0.
 pub struct NoContext;
 
 impl RequestContext for NoContext {
@@ -63,6 +75,9 @@ impl RequestContext for NoContext {
     }
     fn client_address(&mut self) -> Option<std::net::IpAddr> {
         None
+    }
+    fn may_have_body(&mut self) -> bool {
+        false
     }
 }
 
@@ -152,10 +167,20 @@ pub enum Reason {
     PathTooLong,
     /// The route's Ingress restricts access with an annotation this gateway does not enforce: 503.
     AccessNotEnforced,
+    /// The request came over HTTP for a host with TLS: 308 to HTTPS (`ssl-redirect`).
+    SslRedirect,
+    /// The request came over HTTP and the location has `force-ssl-redirect`: 308 to HTTPS.
+    ForceSslRedirect,
     /// A capture of the request path would move the rewritten path outside its target (`..`): 400.
     RewriteEscapesTarget,
     /// The rewritten path would be unusable or too long.
     InvalidRewrite,
+    /// `denylist-source-range` / `allowlist-source-range` refuse the client's address: 403.
+    SourceDenied,
+    /// `auth-type: basic` without valid credentials: 401.
+    Unauthorized,
+    /// The declared body is longer than `proxy-body-size`: 413.
+    BodyTooLarge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +199,8 @@ pub struct Forward<'t> {
     pub cluster: &'t str,
     /// New `:path` toward the upstream (rewrite-target or path normalization); None keeps the request's.
     pub path: Option<String>,
-    /// Headers to set toward Envoy and the upstream (e.g. `x-forwarded-prefix`, the session headers).
+    /// Headers to set toward Envoy and the upstream (e.g. `x-forwarded-prefix`, the session headers); an
+    /// empty value removes the header, as nginx's `proxy_set_header Name ""` keeps it from the upstream.
     pub headers: Vec<(&'static str, String)>,
     /// What the response needs (a session cookie).
     pub response: Option<ResponseWork>,
@@ -182,6 +208,9 @@ pub struct Forward<'t> {
     pub response_headers: Vec<(&'static str, String)>,
     /// Envoy filter state to set (`set_property`), read by Envoy's own filters (error pages).
     pub properties: Vec<(&'static str, String)>,
+    /// `proxy-body-size`: the filter answers 413 once a streamed body passes it (a declared length over
+    /// it was answered already).
+    pub body_limit: Option<body_size::BodyLimit>,
     pub trace: Trace,
 }
 
@@ -258,6 +287,10 @@ pub struct RouteTable {
     /// The distinct per-location Envoy route settings (timeouts, error pages); routes name theirs in their
     /// policy.
     pub(crate) location_profiles: Vec<upstream::LocationProfile>,
+    /// The hosts with TLS (ssl-redirect's default) and their certificates.
+    pub(crate) tls: TlsHosts,
+    /// `settings.useForwardedHeaders`: trust `X-Forwarded-Proto` and `X-Forwarded-Host`.
+    pub(crate) use_forwarded_headers: bool,
 }
 
 impl RouteTable {
@@ -372,6 +405,7 @@ impl RouteTable {
             query,
             https: request.scheme.eq_ignore_ascii_case("https"),
             authority: request.authority,
+            host: &host,
         };
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
@@ -413,6 +447,13 @@ impl RouteTable {
                             );
                         }
                         if *host_match != HostMatch::Hostless {
+                            // The host's root location answers: it redirects to HTTPS first.
+                            let root = table.root_ssl_redirect;
+                            if let Some(redirect) =
+                                self.ssl_redirect(root, "/", &target, *host_match, None, ctx)
+                            {
+                                return redirect;
+                            }
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
                         }
                     }
@@ -477,6 +518,15 @@ impl RouteTable {
             if let Some(answer) = before.into_decision(trace(host, Some(id), reason)) {
                 return answer;
             }
+        }
+        // ingress-nginx redirects to HTTPS at the end of the rewrite phase, after rewrite-target, but to the
+        // URI the client sent: deciding it first gives the same answer without computing the rewrite.
+        let ssl = route
+            .policy
+            .as_ref()
+            .map_or(SslRedirect::DEFAULT, |p| p.ssl_redirect);
+        if let Some(redirect) = self.ssl_redirect(ssl, &route.path, target, host, Some(id), ctx) {
+            return redirect;
         }
         let mut headers = Vec::new();
         let new_path = match route.rewrite.as_ref().map(|r| r.apply(groups)) {
@@ -552,6 +602,7 @@ impl RouteTable {
             response,
             response_headers,
             properties,
+            body_limit: route.policy.as_ref().and_then(|p| p.body_limit()),
             trace,
         })
     }
@@ -568,8 +619,9 @@ pub(crate) struct Target<'r, 'p> {
     /// The request arrived over HTTPS (session cookies are then `Secure`).
     pub(crate) https: bool,
     /// `:authority` as received.
-    #[allow(dead_code, reason = "for the redirects that keep the host (ssl-redirect)")]
     pub(crate) authority: &'r str,
+    /// The host routes match ([`route_host`]: lower case, no port).
+    pub(crate) host: &'p str,
 }
 
 fn trace(host: HostMatch, route: Option<RouteId>, reason: Reason) -> Trace {

@@ -3,14 +3,22 @@
 //!
 //! 1. find-config: `proxy-body-size` (413) as soon as the location is known;
 //! 2. rewrite phase, in template order: the CORS preflight (204), `permanent-redirect` /
-//!    `temporal-redirect`, then `rewrite-target` (done by the caller between the two halves below), then
-//!    `ssl-redirect` / `force-ssl-redirect` (308) at the end of the phase;
+//!    `temporal-redirect`, then `rewrite-target`, then `ssl-redirect` / `force-ssl-redirect` (308) at the
+//!    end of the phase. The caller does the last two between the halves below: ssl-redirect's default
+//!    applies to every route of a host with TLS, policy or not ([`super::ssl_redirect`]), and its
+//!    `Location` is the URI the client sent, so it is decided before the rewrite is computed;
 //! 3. access: `denylist-source-range` / `allowlist-source-range` (403), then `auth-type: basic` (401);
 //! 4. content: the request goes upstream, CORS headers added to the response.
 //!
 //! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
-//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
+//! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing,
+//! unless the settings give every route a rule (`proxyBodySize`, 1m by default as in ingress-nginx, which
+//! reads `content-length` only for requests with a body; the global source ranges).
 
+use super::basic_auth::BasicAuth;
+use super::body_size::BodyLimit;
+use super::source_range::SourceRanges;
+use super::ssl_redirect::SslRedirect;
 use super::upstream::UpstreamLocation;
 use super::{Decision, Reason, RequestContext, Target, Trace};
 
@@ -19,6 +27,15 @@ use super::{Decision, Reason, RequestContext, Target, Trace};
 pub struct Policy {
     /// Per-location Envoy settings (timeouts, error pages): which profile route serves the location.
     pub upstream: Option<UpstreamLocation>,
+    /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash` (a route without a policy has the
+    /// defaults).
+    pub ssl_redirect: SslRedirect,
+    /// `proxy-body-size`, else `settings.proxyBodySize` (None: unlimited).
+    pub body_limit: Option<BodyLimit>,
+    /// `denylist-source-range` / `allowlist-source-range`, else the settings' ranges.
+    pub source_ranges: Option<SourceRanges>,
+    /// `auth-type: basic`.
+    pub basic_auth: Option<BasicAuth>,
 }
 
 /// What a phase decided.
@@ -72,6 +89,10 @@ impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
         self.upstream.is_none()
+            && self.ssl_redirect == SslRedirect::DEFAULT
+            && self.body_limit.is_none()
+            && self.source_ranges.is_none()
+            && self.basic_auth.is_none()
     }
 
     /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
@@ -79,27 +100,52 @@ impl Policy {
     pub(crate) fn before_rewrite(
         &self,
         _target: &Target<'_, '_>,
-        _ctx: &mut dyn RequestContext,
+        ctx: &mut dyn RequestContext,
         _response_headers: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        if let Some(limit) = self.body_limit {
+            let outcome = limit.check(ctx);
+            if !matches!(outcome, Outcome::Continue) {
+                return outcome;
+            }
+        }
         Outcome::Continue
     }
 
-    /// The phases after `rewrite-target`: ssl-redirect, source ranges, basic auth, then the content
+    /// The phases after `rewrite-target` and ssl-redirect: source ranges, basic auth, then the content
     /// phase (the location's Envoy settings). `headers` are the request headers toward the upstream (e.g.
     /// the Host of `upstream-vhost`), `properties` Envoy filter state for the upstream side.
     pub(crate) fn after_rewrite(
         &self,
         target: &Target<'_, '_>,
-        _ctx: &mut dyn RequestContext,
+        ctx: &mut dyn RequestContext,
         headers: &mut Vec<(&'static str, String)>,
-        _response_headers: &mut Vec<(&'static str, String)>,
+        response_headers: &mut Vec<(&'static str, String)>,
         properties: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        // Access phase: deny/allow (403), then auth_basic (401).
+        if let Some(ranges) = &self.source_ranges {
+            let outcome = ranges.check(ctx, response_headers);
+            if !matches!(outcome, Outcome::Continue) {
+                return outcome;
+            }
+        }
+        if let Some(auth) = &self.basic_auth {
+            let outcome = auth.check(ctx, headers, response_headers);
+            if !matches!(outcome, Outcome::Continue) {
+                return outcome;
+            }
+        }
+        // Content phase: the location's Envoy settings.
         if let Some(upstream) = &self.upstream {
             let original_uri = format!("{}{}", target.raw_path, target.query);
             upstream.apply(&original_uri, headers, properties);
         }
         Outcome::Continue
+    }
+
+    /// The body limit the filter counts a streamed body against (None: unlimited).
+    pub fn body_limit(&self) -> Option<BodyLimit> {
+        self.body_limit.filter(|l| !l.is_unlimited())
     }
 }

@@ -42,6 +42,28 @@ pub fn decode(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Decodes as nginx's `ngx_decode_base64` does (the `Authorization: Basic` credentials, `{SSHA}` hashes):
+/// padding optional, everything from the first `=` on ignored; None for any other byte outside the
+/// alphabet or a length that cannot be base64 (one character left over).
+pub fn decode_lenient(text: &[u8]) -> Option<Vec<u8>> {
+    let end = text.iter().position(|&c| c == b'=').unwrap_or(text.len());
+    let text = &text[..end];
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for &c in chunk {
+            n = (n << 6) | u32::from(value(c)?);
+        }
+        n <<= 6 * (4 - chunk.len()) as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len() - 1]);
+    }
+    Some(out)
+}
+
 fn value(c: u8) -> Option<u8> {
     match c {
         b'A'..=b'Z' => Some(c - b'A'),
@@ -74,6 +96,26 @@ mod tests {
         for (plain, encoded) in cases {
             assert_eq!(encode(plain.as_bytes()), encoded);
             assert_eq!(decode(encoded.as_bytes()).as_deref(), Some(plain.as_bytes()));
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn lenient_decoding_as_nginx() {
+        for (text, plain) in [
+            ("Zm9vOmJhcg==", "foo:bar"),
+            ("Zm9vOmJhcg", "foo:bar"),
+            ("Zm9vOmJhcg=garbage", "foo:bar"),
+            ("Zm8", "fo"),
+            ("", ""),
+        ] {
+            assert_eq!(
+                decode_lenient(text.as_bytes()).as_deref(),
+                Some(plain.as_bytes()),
+                "{text}"
+            );
+        }
+        for bad in ["Zm9vO", "Zm9v Zg", "Zm9v!"] {
+            assert_eq!(decode_lenient(bad.as_bytes()), None, "{bad}");
         }
     }
 

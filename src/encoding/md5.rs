@@ -1,5 +1,6 @@
-//! MD5 (RFC 1321), for ingress-nginx's cookie keys only: `md5hex(md5hex(name) .. name)` names a backend
-//! and `md5hex(name .. "ip:port")` an endpoint. Not used for anything that must resist an attacker.
+//! MD5 (RFC 1321): ingress-nginx's cookie keys (`md5hex(md5hex(name) .. name)` names a backend and
+//! `md5hex(name .. "ip:port")` an endpoint) and the MD5-crypt password hashes of htpasswd files
+//! ([`super::md5_crypt`], where MD5's broken collision resistance does not matter).
 
 const SHIFTS: [u32; 64] = [
     7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5,

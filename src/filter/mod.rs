@@ -20,6 +20,7 @@ mod request_context;
 
 use crate::config::{self, MAX_CONFIG_BYTES};
 use crate::decide::affinity::{ResponseWork, SESSION_HEADER};
+use crate::decide::body_size::BodyLimit;
 use crate::decide::upstream::LOCATION_HEADER;
 use crate::decide::{reply_body, Decision, Forward, Request, RouteTable};
 use crate::diagnostics::Diagnostic;
@@ -98,6 +99,7 @@ impl RootContext for Root {
         Some(Box::new(Stream {
             shared: self.shared.clone(),
             response: ForResponse::default(),
+            body: None,
         }))
     }
 
@@ -122,6 +124,8 @@ struct Stream {
     shared: Option<Rc<Shared>>,
     /// What the forwarded request's response needs.
     response: ForResponse,
+    /// `proxy-body-size` of a forwarded request, and the body bytes seen so far.
+    body: Option<(BodyLimit, u64)>,
 }
 
 /// What a forwarded request leaves for its response.
@@ -136,13 +140,32 @@ struct ForResponse {
 impl Context for Stream {}
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return local_reply(503, "not configured\n");
         };
-        let (action, response) = route(&shared);
+        let (action, response, body_limit) = route(&shared, end_of_stream);
         self.response = response;
+        self.body = body_limit.map(|limit| (limit, 0));
         action
+    }
+
+    /// Counts a forwarded body against `proxy-body-size` (a declared length over it was answered at the
+    /// headers): past the limit, 413, and Envoy resets the upstream request.
+    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        let Some((limit, seen)) = self.body.as_mut() else {
+            return Action::Continue;
+        };
+        *seen = seen.saturating_add(body_size as u64);
+        if !limit.exceeded_by(*seen) {
+            return Action::Continue;
+        }
+        self.body = None;
+        self.response = ForResponse::default();
+        if let Some(shared) = self.shared.as_deref() {
+            shared.counters.increment(Counter::Rejected);
+        }
+        local_reply(413, reply_body(413))
     }
 
     /// Runs for upstream responses and for the filter's own local replies alike; only a forwarded
@@ -201,8 +224,9 @@ fn add_set_cookie(cookie: &str) {
     }
 }
 
-/// Routes the request whose headers are being decoded; returns what its response will need.
-fn route(shared: &Shared) -> (Action, ForResponse) {
+/// Routes the request whose headers are being decoded; returns what its response will need and the body
+/// limit to count a forwarded body against.
+fn route(shared: &Shared, end_of_stream: bool) -> (Action, ForResponse, Option<BodyLimit>) {
     let table = &shared.table;
     let counters = &shared.counters;
     // A client never chooses the cluster, and its copies of the cluster header need no host call of
@@ -212,7 +236,7 @@ fn route(shared: &Shared) -> (Action, ForResponse) {
     // tests/e2e_security.rs (`a_client_cannot_choose_the_cluster`) checks both in Envoy.
     let (Some(authority), Some(path)) = (request_header(":authority"), request_header(":path")) else {
         counters.increment(Counter::Rejected);
-        return (local_reply(400, "bad request\n"), ForResponse::default());
+        return (local_reply(400, "bad request\n"), ForResponse::default(), None);
     };
     let scheme = request_header(":scheme")
         .filter(|s| !s.is_empty())
@@ -222,7 +246,7 @@ fn route(shared: &Shared) -> (Action, ForResponse) {
         authority: &authority,
         path: &path,
     };
-    let decision = table.decide_with(&request, &mut EnvoyRequest);
+    let decision = table.decide_with(&request, &mut EnvoyRequest { end_of_stream });
     debug!(
         "{} {}{} -> {:?}",
         request.scheme, request.authority, request.path, decision
@@ -235,7 +259,8 @@ fn route(shared: &Shared) -> (Action, ForResponse) {
                     session: forward.response,
                     headers: forward.response_headers,
                 };
-                return (Action::Continue, response);
+                let body_limit = forward.body_limit.filter(|_| !end_of_stream);
+                return (Action::Continue, response, body_limit);
             }
             Err(message) => {
                 error!("{message}");
@@ -266,7 +291,7 @@ fn route(shared: &Shared) -> (Action, ForResponse) {
             send(u32::from(status), &all, reply_body(status).as_bytes())
         }
     };
-    (action, ForResponse::default())
+    (action, ForResponse::default(), None)
 }
 
 /// Reads a request header as UTF-8: `Some("")` when absent, None when its bytes are not UTF-8 (or the
@@ -289,7 +314,11 @@ fn apply_forward(table: &RouteTable, forward: &Forward<'_>) -> Result<(), String
         set_request_header(":path", path)?;
     }
     for (name, value) in &forward.headers {
-        set_request_header(name, value)?;
+        if value.is_empty() {
+            host::remove_request_header(name).map_err(|status| format!("cannot remove {name}: {status}"))?;
+        } else {
+            set_request_header(name, value)?;
+        }
     }
     // The session headers steer Envoy's endpoint choice: a client's copy of one the decision did not
     // write must go (a written one replaced every copy already).

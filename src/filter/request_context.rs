@@ -1,13 +1,16 @@
 //! The decision's questions about a request, answered from Envoy: other request headers (as bytes),
-//! random numbers (WASI's `random_get`, BoringSSL's `RAND_bytes` in Envoy) and the time (WASI's clock).
-//! Asked only when the matched route has a canary or session affinity.
+//! random numbers (WASI's `random_get`, BoringSSL's `RAND_bytes` in Envoy), the time (WASI's clock), the
+//! client's address and whether a body follows. Asked only when the matched route needs them.
 
 use super::host;
 use crate::decide::RequestContext;
 use log::warn;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub struct EnvoyRequest;
+pub struct EnvoyRequest {
+    /// The request headers ended the stream: no body follows.
+    pub end_of_stream: bool,
+}
 
 impl RequestContext for EnvoyRequest {
     fn header(&mut self, name: &str) -> Option<Vec<u8>> {
@@ -50,6 +53,10 @@ impl RequestContext for EnvoyRequest {
             .map(|a| a.ip())
             .or_else(|_| text.parse::<std::net::IpAddr>())
             .ok()
+    }
+
+    fn may_have_body(&mut self) -> bool {
+        !self.end_of_stream
     }
 
     fn now(&mut self) -> i64 {

@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod ingress;
 pub mod json;
 pub mod rule_host;
+pub mod secret;
 pub mod settings;
 pub mod timestamp;
 

@@ -1,6 +1,8 @@
 //! The `settings` object of the plugin configuration, with its defaults.
 
 use crate::compile::cluster::ClusterTemplate;
+use crate::decide::body_size::BodyLimit;
+use crate::decide::source_range::RangeSet;
 use crate::diagnostics::Diagnostics;
 use serde_json::Value;
 
@@ -29,6 +31,8 @@ pub const DEFAULT_INGRESS_CLASS: &str = "nginx";
 pub const DEFAULT_MAX_PATH_BYTES: usize = 8192;
 /// The most `maxPathBytes` may be raised to: Envoy's own ceiling for all request headers (96 KiB).
 pub const MAX_MAX_PATH_BYTES: usize = 96 * 1024;
+/// The most proxies `trustedHops` may name.
+pub const MAX_TRUSTED_HOPS: u32 = 64;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -46,6 +50,22 @@ pub struct Settings {
     pub cluster_header: String,
     /// `maxPathBytes`: longer request paths (query included) answer 414 (default 8192).
     pub max_path_bytes: usize,
+    /// `useForwardedHeaders` (default false): a trusted load balancer sits in front, so its
+    /// `X-Forwarded-Proto` says whether the client used HTTPS and `X-Forwarded-Host` which host it asked
+    /// for (ingress-nginx's `use-forwarded-headers`); `render envoy` then trusts one hop of
+    /// `X-Forwarded-For` too. Without it the filter never reads those headers.
+    pub use_forwarded_headers: bool,
+    /// `proxyBodySize`: the body limit of routes without `proxy-body-size` (default `1m`, ingress-nginx's;
+    /// `0` for none).
+    pub proxy_body_size: BodyLimit,
+    /// `allowlistSourceRange` / `denylistSourceRange`: ranges of routes without the annotation (ingress-nginx's
+    /// ConfigMap `whitelist-source-range` / `denylist-source-range`); None by default.
+    pub allowlist_source_range: Option<RangeSet>,
+    pub denylist_source_range: Option<RangeSet>,
+    /// `trustedHops`: proxies in front of Envoy whose `X-Forwarded-For` entries are trusted (Envoy's
+    /// `xff_num_trusted_hops`, which `render` sets); the client address is then the one they name. Default
+    /// 0: the TCP peer.
+    pub trusted_hops: u32,
 }
 
 impl Default for Settings {
@@ -57,6 +77,11 @@ impl Default for Settings {
             cluster_template: ClusterTemplate::default(),
             cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
+            use_forwarded_headers: false,
+            proxy_body_size: BodyLimit::DEFAULT,
+            allowlist_source_range: None,
+            denylist_source_range: None,
+            trusted_hops: 0,
         }
     }
 }
@@ -142,6 +167,46 @@ impl Settings {
                 ),
             }
         }
+        if let Some(v) = map.get("useForwardedHeaders") {
+            match v.as_bool() {
+                Some(b) => settings.use_forwarded_headers = b,
+                None => diags.error(OBJECT, "useForwardedHeaders", "must be true or false"),
+            }
+        }
+        if let Some(v) = map.get("proxyBodySize") {
+            use crate::model::annotations::body_size::{parse_size, Size};
+            match v.as_str().map(parse_size) {
+                Some(Ok(Size::Limit(limit))) => settings.proxy_body_size = limit,
+                Some(Ok(Size::Dropped)) => diags.error(
+                    OBJECT,
+                    "proxyBodySize",
+                    format!("{v} is not a size nginx reads (digits with an optional k, m or g)"),
+                ),
+                Some(Err(why)) => diags.error(OBJECT, "proxyBodySize", why),
+                None => diags.error(OBJECT, "proxyBodySize", "must be a string such as \"8m\""),
+            }
+        }
+        for (key, slot) in [
+            ("allowlistSourceRange", &mut settings.allowlist_source_range),
+            ("denylistSourceRange", &mut settings.denylist_source_range),
+        ] {
+            if let Some(v) = map.get(key) {
+                match source_range_list(v) {
+                    Ok(set) => *slot = Some(set),
+                    Err(why) => diags.error(OBJECT, key, why),
+                }
+            }
+        }
+        if let Some(v) = map.get("trustedHops") {
+            match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n @ 0..=MAX_TRUSTED_HOPS) => settings.trusted_hops = n,
+                _ => diags.error(
+                    OBJECT,
+                    "trustedHops",
+                    format!("must be a whole number from 0 to {MAX_TRUSTED_HOPS}, found {v}"),
+                ),
+            }
+        }
         settings
     }
 
@@ -162,8 +227,31 @@ impl Settings {
             "clusterTemplate": self.cluster_template.as_str(),
             "clusterHeader": self.cluster_header,
             "maxPathBytes": self.max_path_bytes,
+            "useForwardedHeaders": self.use_forwarded_headers,
+            "proxyBodySize": self.proxy_body_size.0.to_string(),
+            "allowlistSourceRange": self.allowlist_source_range.as_ref().map(RangeSet::to_list),
+            "denylistSourceRange": self.denylist_source_range.as_ref().map(RangeSet::to_list),
+            "trustedHops": self.trusted_hops,
         })
     }
+}
+
+/// A global source range: a comma-separated string, as in ingress-nginx's ConfigMap, or a list of
+/// strings; empty means none.
+fn source_range_list(value: &Value) -> Result<RangeSet, String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().ok_or("must be a list of strings"))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(","),
+        _ => return Err("must be a string of comma-separated ranges, or a list of them".to_string()),
+    };
+    if text.trim().is_empty() {
+        return Ok(RangeSet::default());
+    }
+    crate::model::annotations::access::parse_list(&text)
 }
 
 /// RFC 7230 token (so never a pseudo-header) of at most 128 bytes.
@@ -198,7 +286,7 @@ mod tests {
         let (s, errs) = parse(serde_json::json!({
             "semantics": "kubernetes", "ingressClasses": ["*"], "serveIngressesWithoutClass": false,
             "clusterTemplate": "outbound|{port}||{service}.{namespace}.svc.cluster.local",
-            "clusterHeader": "X-Route", "maxPathBytes": 65536, "unknown": 1
+            "clusterHeader": "X-Route", "maxPathBytes": 65536, "useForwardedHeaders": true, "unknown": 1
         }));
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(s.semantics, Semantics::Kubernetes);
@@ -206,14 +294,46 @@ mod tests {
         assert!(!s.serves_class(None));
         assert_eq!(s.cluster_header, "x-route");
         assert_eq!(s.max_path_bytes, 65536);
+        assert!(s.use_forwarded_headers);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn names_bad_fields() {
         let (_, errs) = parse(serde_json::json!({"semantics": "nginx", "clusterHeader": ":path",
-            "ingressClasses": "nginx", "maxPathBytes": 10}));
-        assert_eq!(errs.len(), 4, "{errs:?}");
+            "ingressClasses": "nginx", "maxPathBytes": 10, "useForwardedHeaders": "yes"}));
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        assert_eq!(errs[4], "settings: useForwardedHeaders: must be true or false");
         assert!(errs[3].starts_with("settings: maxPathBytes: must be a whole number"));
         assert!(errs[0].starts_with("settings: semantics: unknown value \"nginx\""));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn access_and_body_settings() {
+        let (s, errs) = parse(serde_json::json!({"proxyBodySize": "8m", "trustedHops": 2,
+            "allowlistSourceRange": "10.0.0.0/8, 192.168.0.0/16", "denylistSourceRange": ["10.1.0.0/16"]}));
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(s.proxy_body_size, BodyLimit(8 << 20));
+        assert_eq!(s.trusted_hops, 2);
+        assert_eq!(
+            s.allowlist_source_range.unwrap().to_list(),
+            ["10.0.0.0/8", "192.168.0.0/16"]
+        );
+        assert_eq!(s.denylist_source_range.unwrap().to_list(), ["10.1.0.0/16"]);
+        assert_eq!(Settings::default().proxy_body_size, BodyLimit(1 << 20));
+        let (_, errs) = parse(serde_json::json!({"proxyBodySize": "8 m", "trustedHops": -1,
+            "allowlistSourceRange": "10.0.0.0/33", "denylistSourceRange": 7}));
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(
+            errs[0].starts_with("settings: proxyBodySize: \"8 m\" is not a size nginx reads"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("settings: allowlistSourceRange: \"10.0.0.0/33\""),
+            "{errs:?}"
+        );
+        assert!(
+            errs[3].starts_with("settings: trustedHops: must be a whole number from 0 to 64"),
+            "{errs:?}"
+        );
     }
 }

@@ -9,6 +9,10 @@
 //! | `X-Forwarded-Host` | the request's `Host` as the client sent it, port included (`$best_http_host`) | early header mutation |
 //! | `X-Forwarded-Port` | the port the listener accepted the connection on (`$server_port`) | virtual host |
 //! | `X-Forwarded-Proto` | `http` or `https` (`$scheme`) | Envoy (`use_remote_address`) |
+//!
+//! With `settings.useForwardedHeaders` (ingress-nginx's `use-forwarded-headers`) a client's
+//! `X-Forwarded-Host`, `-Port` and `-Proto` are kept (Envoy trusts the hop in front of it), and the client
+//! address is the one Envoy takes from `X-Forwarded-For`.
 //! | `X-Forwarded-Scheme`, `X-Scheme` | the same as `X-Forwarded-Proto` | virtual host |
 //! | `X-Original-Forwarded-For`, `X-Original-Forwarded-Host` | the client's own `X-Forwarded-For` / `-Host`, absent if it sent none | early header mutation |
 //! | `Proxy` | removed (httpoxy) | virtual host |
@@ -30,20 +34,33 @@ fn set(name: &str, value: &str) -> Value {
     json!({"header": {"key": name, "value": value}, "append_action": OVERWRITE})
 }
 
-/// The connection manager's part: request IDs kept from clients, and the early header mutation, which
-/// also drops a client's copies of `envoy_only` headers.
-pub fn connection_manager(hcm: &mut Map<String, Value>, envoy_only: &[&str]) {
+/// Whether a header replaces the client's copy, or (trusted forwarded headers) only fills in a missing one.
+fn action(trusted: bool) -> &'static str {
+    if trusted {
+        "ADD_IF_ABSENT"
+    } else {
+        OVERWRITE
+    }
+}
+
+/// The connection manager's part: request IDs kept from clients, WebSocket upgrades, and the early header
+/// mutation, which also drops a client's copies of `envoy_only` headers. `trust_forwarded`
+/// (`settings.useForwardedHeaders`, ingress-nginx's `use-forwarded-headers`): the client's
+/// `X-Forwarded-Host` is kept.
+pub fn connection_manager(hcm: &mut Map<String, Value>, envoy_only: &[&str], trust_forwarded: bool) {
     hcm.insert("preserve_external_request_id".into(), json!(true));
     // ingress-nginx passes `Upgrade` / `Connection` on, so WebSockets work; Envoy refuses upgrades (403)
     // it is not told about.
     hcm.insert("upgrade_configs".into(), json!([{"upgrade_type": "websocket"}]));
     let mut mutations: Vec<Value> = envoy_only.iter().map(|name| json!({"remove": name})).collect();
+    let forwarded_host = json!({"header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
+                                "append_action": action(trust_forwarded)});
     mutations.extend([
         json!({"remove": "x-original-forwarded-for"}),
         json!({"append": set("x-original-forwarded-for", "%REQ(X-FORWARDED-FOR)%")}),
         json!({"remove": "x-original-forwarded-host"}),
         json!({"append": set("x-original-forwarded-host", "%REQ(X-FORWARDED-HOST)%")}),
-        json!({"append": set("x-forwarded-host", "%REQ(:AUTHORITY)%")}),
+        json!({"append": forwarded_host}),
     ]);
     hcm.insert(
         "early_header_mutation_extensions".into(),
@@ -57,16 +74,19 @@ pub fn connection_manager(hcm: &mut Map<String, Value>, envoy_only: &[&str]) {
     );
 }
 
-/// The virtual host's part, evaluated when the request goes upstream.
-pub fn virtual_host(vhost: &mut Map<String, Value>) {
+/// The virtual host's part, evaluated when the request goes upstream. `trust_forwarded`: the client's
+/// `X-Forwarded-Port` is kept.
+pub fn virtual_host(vhost: &mut Map<String, Value>, trust_forwarded: bool) {
     let client = "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%";
     let scheme = "%REQ(X-FORWARDED-PROTO)%";
+    let port = json!({"header": {"key": "x-forwarded-port", "value": "%DOWNSTREAM_LOCAL_PORT%"},
+                      "append_action": action(trust_forwarded)});
     vhost.insert(
         "request_headers_to_add".into(),
         json!([
             set("x-real-ip", client),
             set("x-forwarded-for", client),
-            set("x-forwarded-port", "%DOWNSTREAM_LOCAL_PORT%"),
+            port,
             set("x-forwarded-scheme", scheme),
             set("x-scheme", scheme),
         ]),
@@ -81,9 +101,9 @@ mod tests {
     #[test]
     fn every_header_replaces_the_clients() {
         let mut vhost = Map::new();
-        virtual_host(&mut vhost);
+        virtual_host(&mut vhost, false);
         let mut hcm = Map::new();
-        connection_manager(&mut hcm, &["x-internal"]);
+        connection_manager(&mut hcm, &["x-internal"], false);
         let added = vhost["request_headers_to_add"].as_array().unwrap().iter().chain(
             hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"]
                 .as_array()

@@ -2,4 +2,5 @@
 
 pub mod envoy;
 pub mod headers;
+pub mod tls;
 pub mod upstream;

@@ -283,41 +283,35 @@ fn redirect_policy(target: Value, pages: &ErrorPages, code: u16, original_uri: b
     Value::Object(policy)
 }
 
-/// Adds the upstream parts to every HTTP connection manager of a rendered listener: the headers toward
-/// the backends ([`super::headers`]), the routes, and the error-page filters.
-pub fn apply_to_listener(listener: &mut Value, upstreams: &Upstreams) {
-    let Some(chains) = listener.get_mut("filter_chains").and_then(Value::as_array_mut) else {
-        return;
-    };
-    let managers = chains
-        .iter_mut()
-        .filter_map(|chain| chain.get_mut("filters").and_then(Value::as_array_mut))
-        .flatten()
-        .filter(|f| f["name"] == "envoy.filters.network.http_connection_manager")
-        .filter_map(|f| f.get_mut("typed_config").and_then(Value::as_object_mut));
-    for hcm in managers {
-        super::headers::connection_manager(hcm, envoy_only_headers(upstreams));
-        connection_manager(hcm, upstreams);
-        let hosts = hcm
-            .get_mut("route_config")
-            .and_then(|r| r.get_mut("virtual_hosts"))
-            .and_then(Value::as_array_mut);
-        for vhost in hosts.into_iter().flatten().filter_map(Value::as_object_mut) {
-            super::headers::virtual_host(vhost);
-            let default_route = vhost
-                .get_mut("routes")
-                .and_then(Value::as_array_mut)
-                .and_then(|r| r.pop());
-            if let Some(default_route) = default_route {
-                vhost.insert("routes".into(), json!(routes(default_route, upstreams)));
-            }
+/// Adds the upstream parts to an HTTP connection manager: the headers toward the backends
+/// ([`super::headers`]; `trust_forwarded`: `settings.useForwardedHeaders`), the routes, and the error-page
+/// filters.
+pub fn apply_to_connection_manager(
+    hcm: &mut Map<String, Value>,
+    upstreams: &Upstreams,
+    trust_forwarded: bool,
+) {
+    super::headers::connection_manager(hcm, envoy_only_headers(upstreams), trust_forwarded);
+    connection_manager(hcm, upstreams);
+    let hosts = hcm
+        .get_mut("route_config")
+        .and_then(|r| r.get_mut("virtual_hosts"))
+        .and_then(Value::as_array_mut);
+    for vhost in hosts.into_iter().flatten().filter_map(Value::as_object_mut) {
+        super::headers::virtual_host(vhost, trust_forwarded);
+        let default_route = vhost
+            .get_mut("routes")
+            .and_then(Value::as_array_mut)
+            .and_then(|r| r.pop());
+        if let Some(default_route) = default_route {
+            vhost.insert("routes".into(), json!(routes(default_route, upstreams)));
         }
-        let (before_wasm, after_wasm) = filters(upstreams);
-        if let Some(list) = hcm.get_mut("http_filters").and_then(Value::as_array_mut) {
-            if let Some(wasm) = list.iter().position(|f| f["name"] == WASM_FILTER) {
-                list.splice(wasm + 1..wasm + 1, after_wasm);
-                list.splice(wasm..wasm, before_wasm);
-            }
+    }
+    let (before_wasm, after_wasm) = filters(upstreams);
+    if let Some(list) = hcm.get_mut("http_filters").and_then(Value::as_array_mut) {
+        if let Some(wasm) = list.iter().position(|f| f["name"] == WASM_FILTER) {
+            list.splice(wasm + 1..wasm + 1, after_wasm);
+            list.splice(wasm..wasm, before_wasm);
         }
     }
 }
@@ -556,31 +550,28 @@ mod tests {
 
     #[test]
     fn listeners_get_the_filters_and_markers_only_when_error_pages_need_them() {
-        let listener = || {
-            json!({"filter_chains": [{"filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "route_config": {"virtual_hosts": [{"routes": [{"match": {"prefix": "/"}, "route": {}}]}]},
-                    "http_filters": [{"name": WASM_FILTER}, {"name": "envoy.filters.http.router"}],
-                },
-            }]}]})
+        let manager = || {
+            json!({
+                "route_config": {"virtual_hosts": [{"routes": [{"match": {"prefix": "/"}, "route": {}}]}]},
+                "http_filters": [{"name": WASM_FILTER}, {"name": "envoy.filters.http.router"}],
+            })
         };
-        let names = |l: &Value| -> Vec<String> {
-            l["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+        let names = |hcm: &Value| -> Vec<String> {
+            hcm["http_filters"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|f| f["name"].as_str().unwrap().to_string())
                 .collect()
         };
-        let mut plain = listener();
-        apply_to_listener(&mut plain, &Upstreams::default());
+        let mut plain = manager();
+        apply_to_connection_manager(plain.as_object_mut().unwrap(), &Upstreams::default(), false);
         assert_eq!(names(&plain), [WASM_FILTER, "envoy.filters.http.router"]);
-        let hcm = &plain["filter_chains"][0]["filters"][0]["typed_config"];
+        let hcm = &plain;
         assert!(hcm.get("local_reply_config").is_none());
         assert_eq!(hcm["preserve_external_request_id"], true);
 
-        let mut with_pages = listener();
+        let mut with_pages = manager();
         let upstreams = Upstreams {
             profiles: vec![LocationProfile {
                 error_pages: Some(pages(&[], true)),
@@ -588,7 +579,7 @@ mod tests {
             }],
             ..Upstreams::default()
         };
-        apply_to_listener(&mut with_pages, &upstreams);
+        apply_to_connection_manager(with_pages.as_object_mut().unwrap(), &upstreams, false);
         assert_eq!(
             names(&with_pages),
             [
@@ -598,7 +589,7 @@ mod tests {
                 "envoy.filters.http.router"
             ]
         );
-        let hcm = &with_pages["filter_chains"][0]["filters"][0]["typed_config"];
+        let hcm = &with_pages;
         assert_eq!(
             hcm["local_reply_config"]["mappers"][0]["filter"],
             json!({"response_flag_filter": {"flags": ["UH", "UF"]}})

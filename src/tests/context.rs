@@ -15,6 +15,8 @@ pub(crate) struct TestContext {
     pub(crate) draws: usize,
     /// The client's address (`source.address`).
     pub(crate) client: Option<std::net::IpAddr>,
+    /// Whether a body follows the headers (false: a GET without one).
+    pub(crate) body: bool,
 }
 
 impl TestContext {
@@ -35,9 +37,14 @@ impl TestContext {
     }
 
     /// The client's address.
-    #[allow(dead_code, reason = "for the source-range tests")]
     pub(crate) fn client(mut self, address: &str) -> Self {
         self.client = address.parse().ok();
+        self
+    }
+
+    /// A body follows the headers.
+    pub(crate) fn with_body(mut self) -> Self {
+        self.body = true;
         self
     }
 
@@ -70,6 +77,10 @@ impl RequestContext for TestContext {
 
     fn client_address(&mut self) -> Option<std::net::IpAddr> {
         self.client
+    }
+
+    fn may_have_body(&mut self) -> bool {
+        self.body
     }
 }
 

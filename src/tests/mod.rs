@@ -1,9 +1,11 @@
 //! Decision tests across the stages: Ingress JSON in, decisions out. They run natively and on
 //! wasm32-unknown-unknown under Node.
 
+mod access;
 mod affinity;
 mod canary;
 pub(crate) mod context;
 pub(crate) mod decide;
 mod security;
+mod ssl_redirect;
 mod upstream;

@@ -76,6 +76,7 @@ impl Fleet {
             admin: Some(("127.0.0.1".to_string(), 0)),
             endpoints: &endpoints,
             affinity: &affinity_by_cluster(&compiled.table),
+            tls: None,
             upstream: &Upstreams::of(&compiled.table, DEFAULT_CLUSTER_DOMAIN),
         })
         .unwrap_or_else(|e| panic!("{label}: bootstrap: {e}"));

@@ -10,3 +10,4 @@ pub mod h2;
 pub mod http;
 pub mod protocol_front;
 pub mod scenario;
+pub mod tls;

@@ -8,10 +8,12 @@ use super::http::{self, Response};
 use ingress_wasm::compile::cluster::backend_key;
 use ingress_wasm::decide::reply_body;
 use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
+use ingress_wasm::render::tls::{chains, TlsListener};
 use ingress_wasm::render::upstream::Upstreams;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
 pub struct Scenario {
     pub envoy: Envoy,
@@ -31,23 +33,28 @@ pub fn render(
     cluster_header: &str,
     endpoints: &BTreeMap<String, Vec<String>>,
 ) -> Value {
-    render_with(
-        plugin_config,
-        backends,
-        cluster_header,
-        endpoints,
-        &BTreeMap::new(),
-        &Upstreams::default(),
-    )
+    render_with_tls(plugin_config, backends, cluster_header, endpoints, None)
 }
 
-/// [`render`] with the session affinity and upstream settings of the route table.
-pub fn render_with(
+/// [`render`], with an HTTPS listener when `tls` is given.
+pub fn render_with_tls(
     plugin_config: &Value,
     backends: &[ingress_wasm::decide::Backend],
     cluster_header: &str,
     endpoints: &BTreeMap<String, Vec<String>>,
-    affinity: &BTreeMap<String, ingress_wasm::model::annotations::affinity::AffinityMode>,
+    tls: Option<&TlsListener>,
+) -> Value {
+    let upstream = Upstreams::default();
+    render_with_upstreams(plugin_config, backends, cluster_header, endpoints, tls, &upstream)
+}
+
+/// [`render_with_tls`] with the route table's backend and location settings (`Upstreams::of`).
+pub fn render_with_upstreams(
+    plugin_config: &Value,
+    backends: &[ingress_wasm::decide::Backend],
+    cluster_header: &str,
+    endpoints: &BTreeMap<String, Vec<String>>,
+    tls: Option<&TlsListener>,
     upstream: &Upstreams,
 ) -> Value {
     let wasm = wasm_module().to_string_lossy().into_owned();
@@ -59,7 +66,8 @@ pub fn render_with(
         listen: ("127.0.0.1".to_string(), 0),
         admin: Some(("127.0.0.1".to_string(), 0)),
         endpoints,
-        affinity,
+        affinity: &BTreeMap::new(),
+        tls,
         upstream,
     })
     .unwrap_or_else(|e| panic!("bootstrap: {e}"))
@@ -79,7 +87,51 @@ impl Scenario {
         settings: Option<Value>,
         edit: impl FnOnce(&mut Value),
     ) -> Scenario {
+        Self::launch(label, ingresses, settings, None, edit)
+    }
+
+    /// [`start`](Self::start) with an HTTPS listener on an ephemeral port, its certificates from
+    /// `secrets` (as `render envoy --tls-dir`); [`Envoy::listener_addr`] finds it.
+    pub fn start_https(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: &Path,
+    ) -> Scenario {
+        Self::launch(label, ingresses, settings, Some(secrets), |_| {})
+    }
+
+    fn launch(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: Option<&Path>,
+        edit: impl FnOnce(&mut Value),
+    ) -> Scenario {
         let config = ingress_wasm::config::plugin_config(ingresses, settings);
+        Self::start_config(label, config, secrets, edit)
+    }
+
+    /// [`start`](Self::start) with Secrets (the wrapper's `secrets`: what `auth-secret` names).
+    pub fn start_with_secrets(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: Value,
+    ) -> Scenario {
+        let mut config = ingress_wasm::config::plugin_config(ingresses, settings);
+        config["secrets"] = secrets;
+        Self::start_config(label, config, None, |_| {})
+    }
+
+    /// Starts a scenario from a whole plugin configuration, with an HTTPS listener when `tls_dir` gives
+    /// its certificates.
+    fn start_config(
+        label: &str,
+        config: Value,
+        tls_dir: Option<&Path>,
+        edit: impl FnOnce(&mut Value),
+    ) -> Scenario {
         let compiled = ingress_wasm::config::load_value(&config).unwrap_or_else(|diags| {
             let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
             panic!(
@@ -99,13 +151,28 @@ impl Scenario {
             upstreams.insert(b.cluster.clone(), server);
         }
         let cluster_header = compiled.table.cluster_header().to_string();
-        let mut rendered = render_with(
+        let tls = tls_dir.map(|dir| {
+            let (chains, default, problems) = chains(compiled.table.tls(), &dir.display().to_string());
+            let errors: Vec<String> = problems
+                .iter()
+                .filter(|p| p.is_error())
+                .map(ToString::to_string)
+                .collect();
+            assert!(errors.is_empty(), "{label}: certificates: {errors:#?}");
+            TlsListener {
+                listen: ("127.0.0.1".to_string(), 0),
+                chains,
+                default,
+            }
+        });
+        let upstream = Upstreams::of(&compiled.table, TEST_CLUSTER_DOMAIN);
+        let mut rendered = render_with_upstreams(
             &config,
             &backends,
             &cluster_header,
             &endpoints,
-            &BTreeMap::new(),
-            &Upstreams::of(&compiled.table, TEST_CLUSTER_DOMAIN),
+            tls.as_ref(),
+            &upstream,
         );
         edit(&mut rendered);
         let envoy = Envoy::start(label, &to_yaml(&rendered));

@@ -44,7 +44,7 @@ impl RequestContext for LoggedContext<'_, '_, '_> {
         0
     }
 
-    // Source ranges would need `$remote_addr`; until replay reads it, a client address is unknown.
+    /// Not read from the log: source ranges see an unknown client (and deny).
     fn client_address(&mut self) -> Option<std::net::IpAddr> {
         None
     }

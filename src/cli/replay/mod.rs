@@ -85,7 +85,7 @@ pub fn run(args: &ReplayArgs) -> ExitCode {
         err("error: --canary-tolerance: expected percentage points from 0 to 100");
         return ExitCode::from(2);
     }
-    let compiled = match load_or_report(&args.files, args.endpoints.as_deref()) {
+    let compiled = match load_or_report(&args.files, args.endpoints.as_deref(), None) {
         Ok((_, compiled)) => compiled,
         Err(code) => return code,
     };

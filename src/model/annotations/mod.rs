@@ -1,23 +1,34 @@
 //! `nginx.ingress.kubernetes.io/*` annotations -> typed options per Ingress.
 //!
-//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`])
-//! and cookie session affinity ([`affinity`]), how locations reach their backends ([`upstream`]) and
-//! error pages from a default backend ([`error_pages`]). Invalid values are errors (the configuration is
-//! refused; ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
-//! (authentication, source ranges, rate limits, WAF, and snippets with access directives), fail closed
-//! while they are not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a
-//! denied location. Every other ingress-nginx annotation is warned about as not yet supported, never
+//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`]),
+//! cookie session affinity ([`affinity`]), how locations reach their backends ([`upstream`]), error
+//! pages from a default backend ([`error_pages`]), the redirects to HTTPS ([`ssl_redirect`]), source ranges
+//! ([`access`]), basic authentication ([`auth`]) and `proxy-body-size` ([`body_size`]). Invalid values
+//! are errors (the configuration is refused; ingress-nginx silently used the default), except in
+//! access-control annotations, where a value ingress-nginx would deny the location for denies every path
+//! of the Ingress (503) as it did. Annotations that restrict who may reach a path, or how (other
+//! authentication, rate limits, WAF, and snippets with access directives), fail closed while they are
+//! not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a denied location.
+//! Every other ingress-nginx annotation is warned about as not yet supported, never
 //! dropped silently. On a canary Ingress only the canary and affinity annotations count: the rest come
 //! from the primary Ingress, as ingress-nginx documents.
 
+pub mod access;
 pub mod affinity;
+pub mod auth;
+pub mod body_size;
 pub mod canary;
 pub mod error_pages;
+pub mod ssl_redirect;
 pub mod upstream;
 
+use crate::decide::basic_auth::BasicAuth;
+use crate::decide::body_size::BodyLimit;
 use crate::decide::rewrite::Template;
+use crate::decide::ssl_redirect::SslRedirect;
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::Ingress;
+use crate::model::secret::Secrets;
 use affinity::AffinityOptions;
 use canary::CanaryOptions;
 use error_pages::ErrorPageOptions;
@@ -38,12 +49,21 @@ pub struct IngressOptions {
     pub affinity: Option<AffinityOptions>,
     /// `affinity-canary-behavior` (read on canary Ingresses).
     pub canary_behavior: affinity::CanaryBehavior,
-    /// Access-control annotations (full keys) this gateway does not enforce: the Ingress fails closed.
+    /// `allowlist-source-range` / `denylist-source-range` ([`access`]).
+    pub source_ranges: access::SourceRangeOptions,
+    /// `auth-type: basic` with the users of its `auth-secret` ([`auth`]).
+    pub basic_auth: Option<BasicAuth>,
+    /// `proxy-body-size` ([`body_size`]); None: the settings' default.
+    pub body_limit: Option<BodyLimit>,
+    /// Access-control annotations (full keys) this gateway does not enforce, or whose value denies the
+    /// location as in ingress-nginx: the Ingress fails closed.
     pub unenforced: Vec<String>,
     /// `backend-protocol`, `service-upstream`, the proxy timeouts, `client-body-buffer-size`.
     pub upstream: UpstreamOptions,
     /// `custom-http-errors`, `default-backend`.
     pub error_pages: ErrorPageOptions,
+    /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash`.
+    pub ssl_redirect: SslRedirect,
 }
 
 impl IngressOptions {
@@ -68,7 +88,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "enable-cors",
     "enable-opentelemetry",
     "enable-rewrite-log",
-    "force-ssl-redirect",
     "from-to-www-redirect",
     "http2-push-preload",
     "load-balance",
@@ -78,8 +97,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "opentelemetry-trust-incoming-span",
     "permanent-redirect",
     "permanent-redirect-code",
-    "preserve-trailing-slash",
-    "proxy-body-size",
     "proxy-buffer-size",
     "proxy-buffering",
     "proxy-buffers-number",
@@ -104,7 +121,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
-    "ssl-redirect",
     "temporal-redirect",
     "temporal-redirect-code",
     "upstream-hash-by",
@@ -115,9 +131,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
 
 /// Annotations that restrict who may reach a path or how, besides every `auth-*` and `limit-*` one.
 const ACCESS_CONTROL: &[&str] = &[
-    "allowlist-source-range",
-    "whitelist-source-range",
-    "denylist-source-range",
     "satisfy",
     "global-rate-limit",
     "global-rate-limit-window",
@@ -242,11 +255,22 @@ fn canary_keeps(name: &str) -> bool {
         || matches!(name, "load-balance" | "upstream-hash-by")
 }
 
-/// Reads the options of one Ingress. Errors and warnings name `metadata.annotations.<key>`.
-pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
+/// Reads the options of one Ingress (`secrets`: those the configuration carries, for `auth-secret`).
+/// Errors and warnings name `metadata.annotations.<key>`.
+pub fn parse(ingress: &Ingress, secrets: &Secrets, diags: &mut Diagnostics) -> IngressOptions {
     let id = ingress.id();
     let a = Annotations::new(&id, ingress);
     let canary = canary::parse(&a, diags);
+    let mut unenforced = Vec::new();
+    let (source_ranges, basic_auth, body_limit) = if canary.is_some() {
+        Default::default()
+    } else {
+        (
+            access::parse(&a, diags, &mut unenforced),
+            auth::parse(&a, &ingress.namespace, secrets, diags, &mut unenforced),
+            body_size::parse(&a, diags),
+        )
+    };
     let mut options = IngressOptions {
         rewrite_target: None,
         use_regex: false,
@@ -254,9 +278,13 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
         affinity: affinity::parse(&a, diags),
         canary_behavior: affinity::canary_behavior(&a, diags),
         canary,
-        unenforced: Vec::new(),
         upstream: UpstreamOptions::default(),
         error_pages: ErrorPageOptions::default(),
+        source_ranges,
+        basic_auth,
+        body_limit,
+        unenforced,
+        ssl_redirect: SslRedirect::DEFAULT,
     };
     if options.canary.is_none() {
         options.upstream = upstream::parse(&a, diags);
@@ -276,6 +304,9 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
             );
             continue;
         }
+        if access::NAMES.contains(&name) || auth::NAMES.contains(&name) || name == body_size::NAME {
+            continue;
+        }
         match name {
             "rewrite-target" => match Template::parse(value) {
                 Ok(t) => options.rewrite_target = Some(t),
@@ -287,6 +318,9 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
             },
             "use-regex" => options.use_regex = a.bool(name, diags).unwrap_or(false),
             n if upstream::NAMES.contains(&n) || error_pages::NAMES.contains(&n) => {}
+            n if ssl_redirect::NAMES.contains(&n) => {
+                ssl_redirect::read(&mut options.ssl_redirect, n, &a, diags)
+            }
             n if restricts_access(n) => {
                 options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);
@@ -340,7 +374,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    fn ingress(annotations: &[(&str, &str)]) -> Ingress {
+    pub(crate) fn ingress(annotations: &[(&str, &str)]) -> Ingress {
         Ingress {
             namespace: "ns".into(),
             name: "ing".into(),
@@ -358,7 +392,7 @@ pub(crate) mod tests {
 
     pub(crate) fn parse_all(a: &[(&str, &str)]) -> (IngressOptions, Vec<String>) {
         let mut d = Diagnostics::default();
-        let o = parse(&ingress(a), &mut d);
+        let o = parse(&ingress(a), &Secrets::default(), &mut d);
         (o, d.into_vec().iter().map(|d| d.to_string()).collect())
     }
 
@@ -401,6 +435,7 @@ pub(crate) mod tests {
                 ),
                 ("nginx.ingress.kubernetes.io/rewrite-targt", "/"),
             ]),
+            &Secrets::default(),
             &mut d,
         );
         let v = d.into_vec();
