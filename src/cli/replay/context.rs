@@ -43,6 +43,10 @@ impl RequestContext for LoggedContext<'_, '_, '_> {
     fn now(&mut self) -> i64 {
         0
     }
+
+    fn client_address(&mut self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// SplitMix64: a small, fast generator; a fixed seed makes every replay of a log draw the same numbers.

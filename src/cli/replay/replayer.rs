@@ -243,11 +243,10 @@ impl<'t> Replayer<'t> {
                     _ => Ok(None),
                 }
             }
-            (Old::Local { status }, Decision::Reject { status: ours, .. })
-                if status.is_none_or(|s| s == *ours) =>
-            {
-                Ok(None)
-            }
+            (
+                Old::Local { status },
+                Decision::Reject { status: ours, .. } | Decision::Respond { status: ours, .. },
+            ) if status.is_none_or(|s| s == *ours) => Ok(None),
             (Old::Local { status: None }, Decision::Redirect { .. }) => Ok(None),
             (old, new) => {
                 let cause = match (old, new) {
@@ -381,7 +380,7 @@ impl<'t> Replayer<'t> {
             ),
             Decision::NotFound(_) => Outcome::NotFound,
             Decision::Redirect { status, .. } => Outcome::Redirect(*status),
-            Decision::Reject { status, .. } => Outcome::Reject(*status),
+            Decision::Reject { status, .. } | Decision::Respond { status, .. } => Outcome::Reject(*status),
         }
     }
 
@@ -467,7 +466,7 @@ impl<'t> Replayer<'t> {
                 label: format!("redirect {status} to {location}"),
                 ..blank
             },
-            Decision::Reject { status, .. } => Side {
+            Decision::Reject { status, .. } | Decision::Respond { status, .. } => Side {
                 status: Some(*status),
                 label: format!("answers {status} itself"),
                 ..blank
