@@ -8,15 +8,23 @@
 //! denied location. Every other ingress-nginx annotation is warned about as not yet supported, never
 //! dropped silently. On a canary Ingress only the canary and affinity annotations count: the rest come
 //! from the primary Ingress, as ingress-nginx documents.
+//!
+//! Redirects ([`redirect`]), host names ([`hosts`]) and CORS ([`cors`]) have a module each.
 
 pub mod affinity;
 pub mod canary;
+pub mod cors;
+pub mod hosts;
+pub mod redirect;
 
 use crate::decide::rewrite::Template;
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::Ingress;
 use affinity::AffinityOptions;
 use canary::CanaryOptions;
+use cors::CorsOptions;
+use hosts::HostOptions;
+use redirect::RedirectOptions;
 use std::collections::BTreeMap;
 
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -35,6 +43,12 @@ pub struct IngressOptions {
     pub canary_behavior: affinity::CanaryBehavior,
     /// Access-control annotations (full keys) this gateway does not enforce: the Ingress fails closed.
     pub unenforced: Vec<String>,
+    /// `app-root`, `permanent-redirect`, `temporal-redirect` (+ codes).
+    pub redirect: RedirectOptions,
+    /// `server-alias`, `from-to-www-redirect`, `upstream-vhost`.
+    pub hosts: HostOptions,
+    /// `enable-cors` and the `cors-*` settings.
+    pub cors: Option<CorsOptions>,
 }
 
 impl IngressOptions {
@@ -46,33 +60,22 @@ impl IngressOptions {
 
 /// Annotations this project does not implement yet (ingress-nginx names, without the prefix).
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "app-root",
     "backend-protocol",
     "client-body-buffer-size",
     "connection-proxy-header",
-    "cors-allow-credentials",
-    "cors-allow-headers",
-    "cors-allow-methods",
-    "cors-allow-origin",
-    "cors-expose-headers",
-    "cors-max-age",
     "custom-headers",
     "custom-http-errors",
     "default-backend",
     "enable-access-log",
-    "enable-cors",
     "enable-opentelemetry",
     "enable-rewrite-log",
     "force-ssl-redirect",
-    "from-to-www-redirect",
     "http2-push-preload",
     "load-balance",
     "mirror-host",
     "mirror-request-body",
     "mirror-target",
     "opentelemetry-trust-incoming-span",
-    "permanent-redirect",
-    "permanent-redirect-code",
     "preserve-trailing-slash",
     "proxy-body-size",
     "proxy-buffer-size",
@@ -90,6 +93,7 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-redirect-from",
     "proxy-redirect-to",
     "proxy-request-buffering",
+    "relative-redirects",
     "proxy-send-timeout",
     "proxy-ssl-ciphers",
     "proxy-ssl-name",
@@ -98,18 +102,14 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-ssl-server-name",
     "proxy-ssl-verify",
     "proxy-ssl-verify-depth",
-    "server-alias",
     "service-upstream",
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
     "ssl-redirect",
-    "temporal-redirect",
-    "temporal-redirect-code",
     "upstream-hash-by",
     "upstream-hash-by-subset",
     "upstream-hash-by-subset-size",
-    "upstream-vhost",
 ];
 
 /// Annotations that restrict who may reach a path or how, besides every `auth-*` and `limit-*` one.
@@ -254,7 +254,15 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
         canary_behavior: affinity::canary_behavior(&a, diags),
         canary,
         unenforced: Vec::new(),
+        redirect: RedirectOptions::default(),
+        hosts: HostOptions::default(),
+        cors: None,
     };
+    if options.canary.is_none() {
+        options.redirect = redirect::parse(&a, !ingress.rules.is_empty(), diags);
+        options.hosts = hosts::parse(&a, diags);
+        options.cors = cors::parse(&a, diags);
+    }
     for (&name, &value) in &a.values {
         let key = format!("{PREFIX}{name}");
         let field = field_of(name);
@@ -267,6 +275,12 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
                 &field,
                 "ignored on a canary Ingress: the primary Ingress's annotations apply to its traffic (as in ingress-nginx)",
             );
+            continue;
+        }
+        if [redirect::NAMES, hosts::NAMES, cors::NAMES]
+            .iter()
+            .any(|names| names.contains(&name))
+        {
             continue;
         }
         match name {
@@ -332,7 +346,8 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    fn ingress(annotations: &[(&str, &str)]) -> Ingress {
+    /// An Ingress with these annotations and one rule (host `h`, no paths).
+    pub(crate) fn ingress(annotations: &[(&str, &str)]) -> Ingress {
         Ingress {
             namespace: "ns".into(),
             name: "ing".into(),
@@ -343,7 +358,10 @@ pub(crate) mod tests {
                 .collect::<BTreeMap<_, _>>(),
             class: None,
             default_backend: None,
-            rules: vec![],
+            rules: vec![crate::model::ingress::Rule {
+                host: Some("h".into()),
+                paths: vec![],
+            }],
             tls: vec![],
         }
     }
@@ -386,7 +404,7 @@ pub(crate) mod tests {
         let mut d = Diagnostics::default();
         parse(
             &ingress(&[
-                ("nginx.ingress.kubernetes.io/app-root", "/app"),
+                ("nginx.ingress.kubernetes.io/proxy-buffering", "on"),
                 (
                     "nginx.ingress.kubernetes.io/configuration-snippet",
                     "more_set_headers x;",
@@ -398,8 +416,8 @@ pub(crate) mod tests {
         let v = d.into_vec();
         assert!(v.iter().all(|d| !d.is_error()));
         assert_eq!(v.len(), 3);
-        assert!(v[0].message.contains("not yet supported"));
-        assert!(v[1].message.contains("never supported"));
+        assert!(v[0].message.contains("never supported"));
+        assert!(v[1].message.contains("not yet supported"));
         assert!(v[2].message.contains("unknown ingress-nginx annotation"));
     }
 
