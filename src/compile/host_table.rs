@@ -2,6 +2,7 @@
 //! element, and one regex for all regex paths. Building them (`build_host`) and finding the best match
 //! for a request path (`HostTable::find`).
 
+use super::app_root::AppRoots;
 use super::prefix_trie::PrefixTrie;
 use super::regex_paths::{check_pattern, Groups, RegexBudget, RegexMatch, RegexPaths};
 use crate::decide::{Reason, RouteId, RouteInfo};
@@ -18,6 +19,8 @@ pub struct HostTable {
     regex: Option<RegexPaths>,
     /// ingress-nginx: `spec.defaultBackend` of the first Ingress naming the host (its root location).
     pub(crate) default: Option<RouteId>,
+    /// `app-root`: `/` answers 302 to this path before any path is matched.
+    pub(crate) app_root: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +118,7 @@ pub(super) struct HostBuild {
     /// Any Ingress of this host forces regex matching for the whole host (ingress-nginx).
     pub(super) host_regex: bool,
     pub(super) default: Option<RouteId>,
+    pub(super) app_roots: AppRoots,
 }
 
 pub(super) fn build_host(
@@ -127,6 +131,7 @@ pub(super) fn build_host(
 ) -> Option<HostTable> {
     let mut table = HostTable {
         default: build.default,
+        app_root: build.app_roots.choose(host, diags),
         ..HostTable::default()
     };
     let nginx = semantics == Semantics::IngressNginx;

@@ -6,8 +6,10 @@
 //! with the number of rules.
 
 mod affinity;
+mod app_root;
 mod canary;
 pub mod cluster;
+mod host_names;
 mod host_table;
 mod policy;
 pub mod prefix_trie;
@@ -16,6 +18,7 @@ pub mod regex_paths;
 use affinity::AffinityBuild;
 pub use affinity::Endpoints;
 use canary::PrimaryIndex;
+use host_names::HostNamesBuild;
 use host_table::{build_host, Candidate, HostBuild};
 pub(crate) use host_table::{HostTable, PathMatch};
 
@@ -68,6 +71,7 @@ pub fn compile(
     let mut catch_all_from: Option<String> = None;
     let mut primaries = PrimaryIndex::default();
     let mut affinity = AffinityBuild::default();
+    let mut host_names = HostNamesBuild::default();
 
     for (ingress, options) in &served {
         let id = ingress.id();
@@ -76,7 +80,7 @@ pub fn compile(
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
-                policy: policy::build(options),
+                policy: policy::build(options, &info),
                 ..info
             });
             Some(routes.len() - 1)
@@ -113,13 +117,14 @@ pub fn compile(
                         } else {
                             None
                         };
-                        hosts.insert(
-                            host.clone(),
-                            HostBuild {
-                                default,
-                                ..HostBuild::default()
-                            },
-                        );
+                        let mut build = HostBuild {
+                            default,
+                            ..HostBuild::default()
+                        };
+                        build
+                            .app_roots
+                            .host_created(&id, options.redirect.app_root.as_ref());
+                        hosts.insert(host.clone(), build);
                     }
                     hosts.entry(host.clone()).or_default()
                 }
@@ -128,6 +133,13 @@ pub fn compile(
                     &mut hostless
                 }
             };
+            host_names.rule(
+                &id,
+                rule.host.as_deref(),
+                !rule.paths.is_empty(),
+                &options.hosts,
+                diags,
+            );
             for (j, p) in rule.paths.iter().enumerate() {
                 let field = format!("spec.rules[{i}].http.paths[{j}]");
                 let regex = match semantics {
@@ -199,11 +211,14 @@ pub fn compile(
                     }
                     continue;
                 }
+                build
+                    .app_roots
+                    .path(&id, &p.path, kind, options.redirect.app_root.as_ref());
                 routes.push(RouteInfo {
                     rewrite,
                     unenforced: options.unenforced.clone(),
                     issues_cookie: options.affinity.is_some(),
-                    policy: policy::build(options),
+                    policy: policy::build(options, &info),
                     ..info
                 });
                 let route = routes.len() - 1;
@@ -259,6 +274,7 @@ pub fn compile(
             }
         }
     }
+    let host_names = host_names.finish(|name| hosts.contains_key(name), diags);
     let mut exact_hosts = HashMap::new();
     let mut wildcard_hosts = HashMap::new();
     for host in host_order {
@@ -297,6 +313,7 @@ pub fn compile(
         max_path_bytes: settings.max_path_bytes,
         canaries,
         affinities,
+        host_names,
     }
 }
 

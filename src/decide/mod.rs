@@ -3,10 +3,14 @@
 pub mod affinity;
 pub mod canary;
 pub mod cookie;
+pub mod cors;
+pub mod host_names;
 pub mod policy;
+pub mod redirect;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
+pub mod upstream_host;
 
 use crate::compile::regex_paths::Groups;
 use crate::compile::{HostTable, PathMatch};
@@ -18,6 +22,7 @@ use crate::model::settings::Semantics;
 use crate::work;
 use affinity::{Affinity, AffinityId, ResponseWork, Session};
 use canary::{Canary, CanaryChoice, CanaryId};
+use host_names::{HostKey, HostNames};
 use std::collections::HashMap;
 
 /// What the filter knows about a request.
@@ -128,6 +133,10 @@ pub enum HostMatch {
     Hostless,
     /// No rules for this host.
     None,
+    /// A `server-alias` name of a rule host.
+    Alias,
+    /// The `www.` counterpart of a rule host with `from-to-www-redirect` (or the name without `www.`).
+    WwwCounterpart,
 }
 
 /// Why the decision was taken (for counters, logs and `explain`).
@@ -155,6 +164,16 @@ pub enum Reason {
     RewriteEscapesTarget,
     /// The rewritten path would be unusable or too long.
     InvalidRewrite,
+    /// `app-root`: `/` of the host answers 302 to the application's root.
+    AppRoot,
+    /// `from-to-www-redirect`: the `www.` counterpart of a host answers 308 to the host.
+    WwwRedirect,
+    /// `permanent-redirect` of the route's Ingress.
+    PermanentRedirect,
+    /// `temporal-redirect` of the route's Ingress.
+    TemporalRedirect,
+    /// `enable-cors`: an `OPTIONS` request from an allowed origin answers 204 with the CORS headers.
+    CorsPreflight,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +209,8 @@ pub enum Decision<'t> {
     Redirect {
         status: u16,
         location: String,
+        /// Headers of the reply besides `Location` (CORS).
+        headers: Vec<(&'static str, String)>,
         trace: Trace,
     },
     /// Answer 404: nothing matched and there is no default backend.
@@ -249,6 +270,8 @@ pub struct RouteTable {
     pub(crate) max_path_bytes: usize,
     pub(crate) canaries: Vec<Canary>,
     pub(crate) affinities: Vec<Affinity>,
+    /// `server-alias` names and `from-to-www-redirect` counterparts.
+    pub(crate) host_names: HostNames,
 }
 
 impl RouteTable {
@@ -336,6 +359,19 @@ impl RouteTable {
             };
         };
         let host = route_host(request.authority);
+        if let Some(to) = self.host_names.www_target(&host) {
+            return Decision::Redirect {
+                status: redirect::WWW_REDIRECT_STATUS,
+                location: redirect::www_location(
+                    request.scheme.eq_ignore_ascii_case("https"),
+                    request.authority,
+                    to,
+                    request.path,
+                ),
+                headers: Vec::new(),
+                trace: trace(HostMatch::WwwCounterpart, None, Reason::WwwRedirect),
+            };
+        }
         let candidates = self.host_tables(&host);
         let mut first_host = HostMatch::None;
         let target = Target {
@@ -348,6 +384,15 @@ impl RouteTable {
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
                 first_host = *host_match;
+            }
+            // app-root: a server-level rewrite, before any location is chosen.
+            if let (Some(app_root), "/") = (&table.app_root, path.as_str()) {
+                return Decision::Redirect {
+                    status: 302,
+                    location: redirect::app_root_location(request.scheme, request.authority, app_root),
+                    headers: Vec::new(),
+                    trace: trace(*host_match, None, Reason::AppRoot),
+                };
             }
             match table.find(path.as_str(), self.semantics) {
                 PathMatch::Route(id, reason, regex) => {
@@ -368,6 +413,7 @@ impl RouteTable {
                     return Decision::Redirect {
                         status: 301,
                         location,
+                        headers: Vec::new(),
                         trace: trace(*host_match, None, Reason::TrailingSlashRedirect),
                     };
                 }
@@ -406,7 +452,11 @@ impl RouteTable {
     /// wildcard, else the catch-all); the kubernetes profile falls through exact -> wildcard -> host-less.
     fn host_tables(&self, host: &str) -> [Option<(HostMatch, &HostTable)>; 3] {
         work::add(host.len());
-        let exact = self.exact_hosts.get(host).map(|t| (HostMatch::Exact, t));
+        let exact = self
+            .exact_hosts
+            .get(host)
+            .map(|t| (HostMatch::Exact, t))
+            .or_else(|| self.alias_table(host).map(|t| (HostMatch::Alias, t)));
         let mut wildcard = wildcard_parent(host)
             .and_then(|parent| {
                 work::add(parent.len());
@@ -423,6 +473,14 @@ impl RouteTable {
             self.hostless.as_ref().map(|t| (HostMatch::Hostless, t))
         };
         [exact, wildcard, hostless]
+    }
+
+    /// The rules a `server-alias` name leads to.
+    fn alias_table(&self, host: &str) -> Option<&HostTable> {
+        match self.host_names.alias(host)? {
+            HostKey::Exact(name) => self.exact_hosts.get(name),
+            HostKey::Wildcard(parent) => self.wildcard_hosts.get(parent),
+        }
     }
 
     fn forward(
@@ -446,7 +504,7 @@ impl RouteTable {
         let mut response_headers = Vec::new();
         if let Some(policy) = &route.policy {
             let before = policy.before_rewrite(target, ctx, &mut response_headers);
-            if let Some(answer) = before.into_decision(trace(host, Some(id), reason)) {
+            if let Some(answer) = before.into_decision(trace(host, Some(id), reason), &mut response_headers) {
                 return answer;
             }
         }
@@ -476,7 +534,7 @@ impl RouteTable {
         };
         if let Some(policy) = &route.policy {
             let after = policy.after_rewrite(target, ctx, &mut headers, &mut response_headers);
-            if let Some(answer) = after.into_decision(trace(host, Some(id), reason)) {
+            if let Some(answer) = after.into_decision(trace(host, Some(id), reason), &mut response_headers) {
                 return answer;
             }
         }
@@ -537,7 +595,6 @@ pub(crate) struct Target<'r, 'p> {
     /// The request arrived over HTTPS (session cookies are then `Secure`).
     pub(crate) https: bool,
     /// `:authority` as received.
-    #[allow(dead_code, reason = "for the redirects that keep the host (ssl-redirect)")]
     pub(crate) authority: &'r str,
 }
 

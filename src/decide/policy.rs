@@ -11,11 +11,21 @@
 //! Host-wide rules (`app-root`, `from-to-www-redirect`, `server-alias`) act before a location is chosen
 //! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
 
-use super::{Decision, Reason, RequestContext, Target, Trace};
+use super::cors::{Cors, CorsAnswer};
+use super::upstream_host::UpstreamHost;
+use super::{redirect, Decision, Reason, RequestContext, Target, Trace};
+use crate::model::annotations::redirect::LocationRedirect;
 
 /// The location rules of one route. Each family lives in its own module and adds its field here.
 #[derive(Debug, Default)]
-pub struct Policy {}
+pub struct Policy {
+    /// `enable-cors`.
+    pub(crate) cors: Option<Cors>,
+    /// `permanent-redirect` / `temporal-redirect`.
+    pub(crate) redirect: Option<LocationRedirect>,
+    /// `upstream-vhost`.
+    pub(crate) upstream_host: Option<UpstreamHost>,
+}
 
 /// What a phase decided.
 #[derive(Debug)]
@@ -38,19 +48,27 @@ pub enum Outcome {
 
 impl Outcome {
     /// The decision that ends the request, if the phase ended it; `trace` is the route's, its reason
-    /// replaced by the phase's.
-    pub(crate) fn into_decision<'t>(self, trace: Trace) -> Option<Decision<'t>> {
+    /// replaced by the phase's. The response headers earlier phases collected (CORS) go with the answer,
+    /// as nginx adds them to every response of the location from the rewrite phase on.
+    pub(crate) fn into_decision<'t>(
+        self,
+        trace: Trace,
+        response_headers: &mut Vec<(&'static str, String)>,
+    ) -> Option<Decision<'t>> {
         match self {
             Outcome::Continue => None,
             Outcome::Respond {
                 status,
-                headers,
+                mut headers,
                 reason,
-            } => Some(Decision::Respond {
-                status,
-                headers,
-                trace: Trace { reason, ..trace },
-            }),
+            } => {
+                headers.append(response_headers);
+                Some(Decision::Respond {
+                    status,
+                    headers,
+                    trace: Trace { reason, ..trace },
+                })
+            }
             Outcome::Redirect {
                 status,
                 location,
@@ -58,6 +76,7 @@ impl Outcome {
             } => Some(Decision::Redirect {
                 status,
                 location,
+                headers: std::mem::take(response_headers),
                 trace: Trace { reason, ..trace },
             }),
         }
@@ -67,17 +86,33 @@ impl Outcome {
 impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
-        true
+        self.cors.is_none() && self.redirect.is_none() && self.upstream_host.is_none()
     }
 
     /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
     /// `response_headers` collects what the response will carry (CORS).
     pub(crate) fn before_rewrite(
         &self,
-        _target: &Target<'_, '_>,
-        _ctx: &mut dyn RequestContext,
-        _response_headers: &mut Vec<(&'static str, String)>,
+        target: &Target<'_, '_>,
+        ctx: &mut dyn RequestContext,
+        response_headers: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        if let Some(cors) = &self.cors {
+            match cors.answer(ctx) {
+                CorsAnswer::Preflight(headers) => {
+                    return Outcome::Respond {
+                        status: 204,
+                        headers,
+                        reason: Reason::CorsPreflight,
+                    }
+                }
+                CorsAnswer::Headers(headers) => response_headers.extend(headers),
+                CorsAnswer::None => {}
+            }
+        }
+        if let Some(location) = &self.redirect {
+            return redirect::location_redirect(location, target);
+        }
         Outcome::Continue
     }
 
@@ -85,11 +120,15 @@ impl Policy {
     /// request headers toward the upstream (e.g. the Host of `upstream-vhost`).
     pub(crate) fn after_rewrite(
         &self,
-        _target: &Target<'_, '_>,
+        target: &Target<'_, '_>,
         _ctx: &mut dyn RequestContext,
-        _headers: &mut Vec<(&'static str, String)>,
+        headers: &mut Vec<(&'static str, String)>,
         _response_headers: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        // Last: it only matters for a request that goes upstream.
+        if let Some(host) = &self.upstream_host {
+            headers.push((":authority", host.value(target)));
+        }
         Outcome::Continue
     }
 }

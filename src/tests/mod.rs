@@ -4,5 +4,7 @@
 mod affinity;
 mod canary;
 pub(crate) mod context;
+mod cors;
 pub(crate) mod decide;
+mod redirect;
 mod security;
