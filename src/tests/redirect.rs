@@ -4,7 +4,7 @@
 use super::context::TestContext;
 use super::decide::{go, host_rule, ingress, load_table, path, single_host};
 use crate::config::load;
-use crate::decide::{Decision, HostMatch, Reason, Request, RouteTable};
+use crate::decide::{Decision, HostMatch, Reason, Request, RouteTable, Trace};
 use crate::work;
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -27,6 +27,16 @@ fn go_scheme(t: &RouteTable, scheme: &str, host: &str, p: &str) -> String {
         Decision::Redirect { status, location, .. } => format!("{status} {location}"),
         other => format!("{other:?}"),
     }
+}
+
+/// The trace of `GET http://host/path`.
+fn trace_of(t: &RouteTable, host: &str, p: &str) -> Trace {
+    t.decide(&Request {
+        scheme: "http",
+        authority: host,
+        path: p,
+    })
+    .trace()
 }
 
 fn created(ns: &str, name: &str, when: &str, a: Value, host: &str, paths: Vec<Value>) -> Value {
@@ -75,12 +85,8 @@ fn app_root_answers_slash_of_the_whole_host() {
         );
         assert_eq!(go(&t, host, "/app1"), "web /app1");
         assert_eq!(go(&t, host, "/api/x"), "api /api/x");
-        let d = t.decide(&Request {
-            scheme: "http",
-            authority: host,
-            path: "/",
-        });
-        assert_eq!(d.trace().reason, Reason::AppRoot);
+        let d = trace_of(&t, host, "/");
+        assert_eq!(d.reason, Reason::AppRoot);
     }
 }
 
@@ -174,14 +180,10 @@ fn permanent_and_temporal_redirects_send_exactly_their_url() {
     );
     assert_eq!(go(&t, "redirect", "/temporal/x"), "307 https://t.example.com/a");
     assert_eq!(go(&t, "redirect", "/plain"), "echo /plain");
-    let d = t.decide(&Request {
-        scheme: "http",
-        authority: "redirect",
-        path: "/temporal",
-    });
-    assert_eq!(d.trace().reason, Reason::TemporalRedirect);
+    let d = trace_of(&t, "redirect", "/temporal");
+    assert_eq!(d.reason, Reason::TemporalRedirect);
     assert_eq!(
-        d.trace().route.map(|r| t.routes()[r].ingress.as_str()),
+        d.route.map(|r| t.routes()[r].ingress.as_str()),
         Some("ns/temporal")
     );
 }
@@ -221,13 +223,9 @@ fn the_www_counterpart_redirects_to_the_host() {
         assert_eq!(go(&t, "fromtowwwredirect.bar.com", "/foo"), "web /foo");
         assert_eq!(go(&t, "other.com", "/x"), "308 http://www.other.com:80/x");
         assert_eq!(go(&t, "www.other.com", "/x"), "other /x");
-        let d = t.decide(&Request {
-            scheme: "http",
-            authority: w,
-            path: "/",
-        });
+        let d = trace_of(&t, w, "/");
         assert_eq!(
-            (d.trace().host, d.trace().reason),
+            (d.host, d.reason),
             (HostMatch::WwwCounterpart, Reason::WwwRedirect)
         );
     }
@@ -302,12 +300,8 @@ fn server_aliases_serve_every_path_of_the_host() {
         assert_eq!(go(&t, "x.y.wild.test", "/app-b"), "b /app-b");
         assert_eq!(go(&t, "www.example.org", "/app-a"), "a /app-a");
         assert_eq!(go(&t, "baz", "/app-a"), "404");
-        let d = t.decide(&Request {
-            scheme: "http",
-            authority: "bar",
-            path: "/app-a",
-        });
-        assert_eq!(d.trace().host, HostMatch::Alias);
+        let d = trace_of(&t, "bar", "/app-a");
+        assert_eq!(d.host, HostMatch::Alias);
     }
 }
 

@@ -200,17 +200,12 @@ fn vhost_parts(value: &str) -> Result<Vec<VhostPart>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse_all;
+    use super::super::tests::parse_named;
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn hosts(annotations: &[(&str, &str)]) -> (HostOptions, Vec<String>) {
-        let keyed: Vec<(String, &str)> = annotations
-            .iter()
-            .map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), *v))
-            .collect();
-        let pairs: Vec<(&str, &str)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        let (o, msgs) = parse_all(&pairs);
+        let (o, msgs) = parse_named(annotations);
         (o.hosts, msgs)
     }
 

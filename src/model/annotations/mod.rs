@@ -372,6 +372,13 @@ pub(crate) mod tests {
         (o, d.into_vec().iter().map(|d| d.to_string()).collect())
     }
 
+    /// [`parse_all`] with the annotations named without the prefix.
+    pub(crate) fn parse_named(a: &[(&str, &str)]) -> (IngressOptions, Vec<String>) {
+        let keyed: Vec<(String, &str)> = a.iter().map(|(k, v)| (format!("{PREFIX}{k}"), *v)).collect();
+        let pairs: Vec<(&str, &str)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        parse_all(&pairs)
+    }
+
     #[wasm_bindgen_test(unsupported = test)]
     fn supported_annotations() {
         let (o, msgs) = parse_all(&[

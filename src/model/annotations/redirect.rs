@@ -217,18 +217,12 @@ fn permanent(a: &Annotations<'_>, diags: &mut Diagnostics) -> Option<LocationRed
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse_all;
+    use super::super::tests::parse_named;
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    fn key(name: &str) -> String {
-        format!("nginx.ingress.kubernetes.io/{name}")
-    }
-
     fn redirect(annotations: &[(&str, &str)]) -> (RedirectOptions, Vec<String>) {
-        let keyed: Vec<(String, &str)> = annotations.iter().map(|(k, v)| (key(k), *v)).collect();
-        let pairs: Vec<(&str, &str)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        let (o, msgs) = parse_all(&pairs);
+        let (o, msgs) = parse_named(annotations);
         (o.redirect, msgs)
     }
 
