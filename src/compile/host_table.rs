@@ -7,6 +7,7 @@ use super::prefix_trie::PrefixTrie;
 use super::regex_paths::{check_pattern, Groups, RegexBudget, RegexMatch, RegexPaths};
 use crate::decide::{Reason, RouteId, RouteInfo};
 use crate::diagnostics::Diagnostics;
+use crate::model::annotations::redirect::LocationRedirect;
 use crate::model::ingress::PathType;
 use crate::model::settings::Semantics;
 use crate::work;
@@ -21,6 +22,9 @@ pub struct HostTable {
     pub(crate) default: Option<RouteId>,
     /// `app-root`: `/` answers 302 to this path before any path is matched.
     pub(crate) app_root: Option<String>,
+    /// ingress-nginx: the permanent/temporal redirect of the first Ingress naming the host, which its root
+    /// location carries: a path no rule matches answers it (instead of the 404).
+    pub(crate) root_redirect: Option<LocationRedirect>,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +123,7 @@ pub(super) struct HostBuild {
     pub(super) host_regex: bool,
     pub(super) default: Option<RouteId>,
     pub(super) app_roots: AppRoots,
+    pub(super) root_redirect: Option<LocationRedirect>,
 }
 
 pub(super) fn build_host(
@@ -132,6 +137,7 @@ pub(super) fn build_host(
     let mut table = HostTable {
         default: build.default,
         app_root: build.app_roots.choose(host, diags),
+        root_redirect: build.root_redirect,
         ..HostTable::default()
     };
     let nginx = semantics == Semantics::IngressNginx;

@@ -112,13 +112,14 @@ pub fn compile(
                         // ingress-nginx: the first Ingress naming a host gives its root location the
                         // Ingress's defaultBackend.
                         host_order.push(host.clone());
-                        let default = if semantics == Semantics::IngressNginx {
-                            default_route
+                        let (default, root_redirect) = if semantics == Semantics::IngressNginx {
+                            (default_route, options.redirect.location.clone())
                         } else {
-                            None
+                            (None, None)
                         };
                         let mut build = HostBuild {
                             default,
+                            root_redirect,
                             ..HostBuild::default()
                         };
                         build

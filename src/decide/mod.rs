@@ -430,6 +430,14 @@ impl RouteTable {
                                 ctx,
                             );
                         }
+                        // Its permanent/temporal redirect comes before the 404.
+                        if let Some(root) = &table.root_redirect {
+                            let answer = redirect::location_redirect(root, &target);
+                            let trace = trace(*host_match, None, Reason::NoMatchingPath);
+                            if let Some(decision) = answer.into_decision(trace, &mut Vec::new()) {
+                                return decision;
+                            }
+                        }
                         if *host_match != HostMatch::Hostless {
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
                         }

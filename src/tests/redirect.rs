@@ -429,3 +429,38 @@ fn alias_lookups_of_hostile_hosts_stay_cheap() {
         );
     }
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_host_s_root_location_carries_the_first_ingress_s_redirect() {
+    // ingress-nginx gives the host's root location `/` the annotations of the first Ingress naming the
+    // host: a path no rule matches answers its redirect rather than 404.
+    let moved = created(
+        "ns",
+        "moved",
+        "2024-01-01T00:00:00Z",
+        annotations(&[("permanent-redirect", "https://new.example.com/")]),
+        "old.test",
+        vec![path("/a", "Exact", "echo")],
+    );
+    let later = created(
+        "ns",
+        "later",
+        "2024-02-01T00:00:00Z",
+        json!({}),
+        "old.test",
+        vec![path("/kept", "Prefix", "kept")],
+    );
+    let nginx = load_table(vec![moved.clone(), later.clone()], "ingress-nginx");
+    assert_eq!(go(&nginx, "old.test", "/a"), "301 https://new.example.com/");
+    assert_eq!(
+        go(&nginx, "old.test", "/elsewhere"),
+        "301 https://new.example.com/"
+    );
+    assert_eq!(go(&nginx, "old.test", "/kept/x"), "kept /kept/x");
+    assert_eq!(
+        trace_of(&nginx, "old.test", "/elsewhere").reason,
+        Reason::PermanentRedirect
+    );
+    let kubernetes = load_table(vec![moved, later], "kubernetes");
+    assert_eq!(go(&kubernetes, "old.test", "/elsewhere"), "404");
+}
