@@ -360,17 +360,7 @@ impl RouteTable {
         };
         let host = route_host(request.authority);
         if let Some(to) = self.host_names.www_target(&host) {
-            return Decision::Redirect {
-                status: redirect::WWW_REDIRECT_STATUS,
-                location: redirect::www_location(
-                    request.scheme.eq_ignore_ascii_case("https"),
-                    request.authority,
-                    to,
-                    request.path,
-                ),
-                headers: Vec::new(),
-                trace: trace(HostMatch::WwwCounterpart, None, Reason::WwwRedirect),
-            };
+            return redirect::www_redirect(request, to);
         }
         let candidates = self.host_tables(&host);
         let mut first_host = HostMatch::None;
@@ -387,12 +377,7 @@ impl RouteTable {
             }
             // app-root: a server-level rewrite, before any location is chosen.
             if let (Some(app_root), "/") = (&table.app_root, path.as_str()) {
-                return Decision::Redirect {
-                    status: 302,
-                    location: redirect::app_root_location(request.scheme, request.authority, app_root),
-                    headers: Vec::new(),
-                    trace: trace(*host_match, None, Reason::AppRoot),
-                };
+                return redirect::app_root_redirect(request, app_root, *host_match);
             }
             match table.find(path.as_str(), self.semantics) {
                 PathMatch::Route(id, reason, regex) => {

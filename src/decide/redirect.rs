@@ -10,7 +10,7 @@
 
 use super::policy::Outcome;
 use super::request_host::route_host;
-use super::{Reason, Target};
+use super::{trace, Decision, HostMatch, Reason, Request, Target};
 use crate::model::annotations::redirect::LocationRedirect;
 
 /// ingress-nginx's default `http-redirect-code`, the status of its www redirects.
@@ -47,15 +47,40 @@ pub(crate) fn location_redirect(redirect: &LocationRedirect, target: &Target<'_,
     }
 }
 
+/// The answer to `/` of a host with `app-root`.
+pub(crate) fn app_root_redirect<'t>(request: &Request<'_>, app_root: &str, host: HostMatch) -> Decision<'t> {
+    Decision::Redirect {
+        status: 302,
+        location: app_root_location(request.scheme, request.authority, app_root),
+        headers: Vec::new(),
+        trace: trace(host, None, Reason::AppRoot),
+    }
+}
+
+/// The answer of a `www.` counterpart redirecting to host `to`.
+pub(crate) fn www_redirect<'t>(request: &Request<'_>, to: &str) -> Decision<'t> {
+    Decision::Redirect {
+        status: WWW_REDIRECT_STATUS,
+        location: www_location(
+            request.scheme.eq_ignore_ascii_case("https"),
+            request.authority,
+            to,
+            request.path,
+        ),
+        headers: Vec::new(),
+        trace: trace(HostMatch::WwwCounterpart, None, Reason::WwwRedirect),
+    }
+}
+
 /// `Location` of an `app-root` redirect.
-pub(crate) fn app_root_location(scheme: &str, authority: &str, app_root: &str) -> String {
+fn app_root_location(scheme: &str, authority: &str, app_root: &str) -> String {
     format!("{scheme}://{authority}{app_root}")
 }
 
 /// `Location` of a www redirect to host `to` for a request to `authority` with this path (query
 /// included): the port is the request's, else the scheme's default (nginx's `$server_port`: the port the
 /// client reached).
-pub(crate) fn www_location(https: bool, authority: &str, to: &str, request_path: &str) -> String {
+fn www_location(https: bool, authority: &str, to: &str, request_path: &str) -> String {
     let port = authority
         .rsplit_once(':')
         .map(|(_, port)| port)
