@@ -215,6 +215,12 @@ fn redirects_and_host_names_as_ingress_nginx_answers_them() {
             "/plain",
             &Expect::backend("echo", "/plain"),
         );
+        // A path no rule matches: ingress-nginx's root location carries the first Ingress's redirect.
+        let unmatched = match semantics {
+            "ingress-nginx" => moved.clone(),
+            _ => Expect::NotFound,
+        };
+        c.expect(s, &label("root location"), "redirect", "/nothing", &unmatched);
 
         // from-to-www-redirect: 308 to <scheme>://<host>:<port><request URI without its last />.
         let www = "www.fromtowwwredirect.bar.com";
