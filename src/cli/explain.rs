@@ -1,6 +1,7 @@
 //! `ingress-wasm explain`: the filter's decision for one request, and why.
 
 use super::{err, load_or_report, print_json_or_text, ExplainArgs};
+use ingress_wasm::compile::tls::TlsEntry;
 use ingress_wasm::decide::affinity::{ResponseWork, Session};
 use ingress_wasm::decide::canary::CanaryRule;
 use ingress_wasm::decide::{Decision, HostMatch, Reason, RequestContext, RouteInfo, RouteTable, Trace};
@@ -210,6 +211,17 @@ impl Explanation<'_> {
         }
         let trace = self.trace();
         lines.push(format!("host:     {}", self.host_text(trace.host)));
+        if let Some((tls_host, entry)) = self.tls() {
+            lines.push(format!(
+                "tls:      {tls_host} in {} {} ({}): over plain HTTP it redirects to HTTPS unless ssl-redirect is \"false\"",
+                entry.ingress,
+                entry.field,
+                match entry.secret_id() {
+                    Some(secret) => format!("secret {secret}"),
+                    None => "no secretName: the default certificate".to_string(),
+                }
+            ));
+        }
         if let Some(route) = self.route() {
             lines.push(format!("rule:     {} {}", route.ingress, route.field));
             if let Some(path_type) = route.path_type {
@@ -322,6 +334,12 @@ impl Explanation<'_> {
         lines
     }
 
+    /// The TLS host covering the request's host, and the entry its certificate comes from.
+    fn tls(&self) -> Option<(String, &TlsEntry)> {
+        let host = ingress_wasm::decide::request_host::route_host(&self.request.authority);
+        self.table.tls().lookup(&host)
+    }
+
     fn host_text(&self, host: HostMatch) -> String {
         let asked = ingress_wasm::decide::request_host::route_host(&self.request.authority).into_owned();
         let asked = if asked.is_empty() {
@@ -372,6 +390,14 @@ impl Explanation<'_> {
         o.insert("hostMatch".into(), json!(host_match_name(trace.host)));
         o.insert("reason".into(), json!(reason_name(trace.reason)));
         o.insert("why".into(), json!(reason_text(trace.reason)));
+        o.insert(
+            "tls".into(),
+            match self.tls() {
+                Some((host, entry)) => json!({"host": host, "ingress": entry.ingress, "field": entry.field,
+                                              "secret": entry.secret_id()}),
+                None => Value::Null,
+            },
+        );
         if let Some(choice) = trace.canary {
             let canary = self.table.canaries().get(choice.canary);
             o.insert(
@@ -480,6 +506,8 @@ pub(super) fn reason_name(reason: Reason) -> &'static str {
         Reason::InvalidPath => "invalid-path",
         Reason::PathTooLong => "path-too-long",
         Reason::AccessNotEnforced => "access-not-enforced",
+        Reason::SslRedirect => "ssl-redirect",
+        Reason::ForceSslRedirect => "force-ssl-redirect",
         Reason::RewriteEscapesTarget => "rewrite-escapes-target",
         Reason::InvalidRewrite => "invalid-rewrite",
         Reason::AppRoot => "app-root",
@@ -508,6 +536,12 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
         Reason::AccessNotEnforced => {
             "the Ingress restricts access with an annotation ingress-wasm does not enforce yet: the path \
              fails closed with 503 instead of being served unprotected"
+        }
+        Reason::SslRedirect => {
+            "the request came over HTTP and the host has TLS (spec.tls): ssl-redirect answers 308 to HTTPS"
+        }
+        Reason::ForceSslRedirect => {
+            "the request came over HTTP and the location has force-ssl-redirect: 308 to HTTPS"
         }
         Reason::RewriteEscapesTarget => {
             "a capture of the request path carries a '.' or '..' segment that would move the rewritten path \

@@ -9,6 +9,7 @@ mod render;
 mod replay;
 
 use clap::{Args, Parser, Subcommand};
+use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::Compiled;
 use ingress_wasm::Diagnostic;
 use std::io::Write;
@@ -86,7 +87,7 @@ pub struct ExplainArgs {
 #[derive(Subcommand, Debug)]
 enum RenderCommand {
     /// Write DIR/envoy.yaml: a runnable Envoy bootstrap with the filter, one cluster_header route and
-    /// one cluster per backend.
+    /// one cluster per backend; with --tls-listen and --tls-dir, an HTTPS listener too.
     Envoy(RenderEnvoyArgs),
 }
 
@@ -106,6 +107,14 @@ pub struct RenderEnvoyArgs {
     /// listed resolve to service.namespace.svc.cluster.local:port.
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,
+    /// Address and port of the HTTPS listener, which terminates TLS for the hosts of spec.tls (needs
+    /// --tls-dir).
+    #[arg(long, value_name = "ADDR:PORT", requires = "tls_dir")]
+    tls_listen: Option<String>,
+    /// Directory of the TLS Secrets, laid out as Kubernetes mounts them:
+    /// DIR/<namespace>/<secretName>/tls.crt and tls.key (needs --tls-listen).
+    #[arg(long, value_name = "DIR", requires = "tls_listen")]
+    tls_dir: Option<String>,
     /// Address and port of Envoy's admin interface (none when absent).
     #[arg(long, value_name = "ADDR:PORT")]
     admin: Option<String>,
@@ -243,6 +252,9 @@ fn check(args: &CheckArgs) -> ExitCode {
             route.unenforced.join(", ")
         ));
     }
+    if let Some(compiled) = &loaded.compiled {
+        tls_lines(compiled.table.tls()).iter().for_each(|line| err(line));
+    }
     out(&format!(
         "{}, {}, {}, {}, {}",
         plural(loaded.inputs.ingress_count, "Ingress", "Ingresses"),
@@ -258,6 +270,39 @@ fn check(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What `spec.tls` means, one line per entry that gives hosts (or every other name) a certificate.
+fn tls_lines(tls: &TlsHosts) -> Vec<String> {
+    let default = tls.default_entry();
+    tls.entries()
+        .into_iter()
+        .map(|(entry, hosts)| {
+            let mut names = Vec::new();
+            if !hosts.is_empty() {
+                names.push(hosts.join(", "));
+            }
+            if default == Some(entry) {
+                names.push("every other name (the default certificate)".to_string());
+            }
+            let secret = match entry.secret_id() {
+                Some(secret) => format!("secret {secret}"),
+                None => "no secretName (the default certificate serves them)".to_string(),
+            };
+            let redirect = if hosts.is_empty() {
+                ""
+            } else {
+                "; plain HTTP to these hosts answers 308 to https:// (ssl-redirect)"
+            };
+            format!(
+                "tls: {} {}: {}: {secret}{redirect}; Envoy terminates TLS when rendered with --tls-listen and \
+                 --tls-dir",
+                entry.ingress,
+                entry.field,
+                names.join(" and ")
+            )
+        })
+        .collect()
 }
 
 /// `check`'s exit status when the configuration loads but some paths fail closed.

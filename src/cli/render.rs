@@ -1,9 +1,12 @@
 //! `ingress-wasm render envoy`: a runnable Envoy bootstrap around the filter.
 
 use super::input::read_endpoints;
-use super::{err, load_or_report, out, plural, RenderEnvoyArgs};
+use super::{err, load_or_report, out, plural, print_diagnostic, RenderEnvoyArgs};
+use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::keep_affinity_endpoints;
 use ingress_wasm::render::envoy::{affinity_by_cluster, bootstrap, split_host_port, to_yaml, EnvoyOptions};
+use ingress_wasm::render::tls::{chains, TlsListener};
+use ingress_wasm::Diagnostic;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,6 +25,10 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     let listen = parse_address(&args.listen).map_err(|e| format!("--listen {:?}: {e}", args.listen))?;
     let admin = match &args.admin {
         Some(admin) => Some(parse_address(admin).map_err(|e| format!("--admin {admin:?}: {e}"))?),
+        None => None,
+    };
+    let tls_listen = match &args.tls_listen {
+        Some(tls) => Some(parse_address(tls).map_err(|e| format!("--tls-listen {tls:?}: {e}"))?),
         None => None,
     };
     let endpoints = match &args.endpoints {
@@ -53,6 +60,16 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
             args.wasm
         ));
     }
+    let tls = match (tls_listen, &args.tls_dir) {
+        (Some(listen), Some(dir)) => match https_listener(compiled.table.tls(), listen, dir) {
+            Some(listener) => Some(listener),
+            None => return Ok(ExitCode::FAILURE),
+        },
+        _ => {
+            warn_unserved_tls(compiled.table.tls());
+            None
+        }
+    };
     let options = EnvoyOptions {
         plugin_config: &inputs.config,
         backends: &backends,
@@ -62,6 +79,7 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         admin,
         endpoints: &endpoints,
         affinity: &affinity_by_cluster(&compiled.table),
+        tls: tls.as_ref(),
     };
     let config = bootstrap(&options).map_err(|e| match &args.endpoints {
         Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),
@@ -72,13 +90,67 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
     let file = dir.join("envoy.yaml");
     std::fs::write(&file, yaml).map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+    let https = match (&tls, &args.tls_listen) {
+        (Some(tls), Some(address)) if !tls.is_empty() => {
+            let mut certificates: Vec<&str> = tls
+                .chains
+                .iter()
+                .chain(&tls.default)
+                .map(|c| c.certificate.as_str())
+                .collect();
+            certificates.sort_unstable();
+            certificates.dedup();
+            format!(
+                ", HTTPS listener {address} with {}",
+                plural(certificates.len(), "certificate", "certificates")
+            )
+        }
+        _ => String::new(),
+    };
     out(&format!(
-        "wrote {} ({}, listener {})",
+        "wrote {} ({}, listener {}{https})",
         file.display(),
         plural(backends.len(), "cluster", "clusters"),
         args.listen
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The HTTPS listener with the certificates of `tls` under `dir`; None (after printing them) when a
+/// certificate cannot be used.
+fn https_listener(tls: &TlsHosts, listen: (String, u16), dir: &str) -> Option<TlsListener> {
+    let (chains, default, problems) = chains(tls, dir);
+    problems.iter().for_each(print_diagnostic);
+    if problems.iter().any(|p| p.is_error()) {
+        return None;
+    }
+    let listener = TlsListener {
+        listen,
+        chains,
+        default,
+    };
+    if listener.is_empty() {
+        err("warning: --tls-listen: no Ingress gives a host a certificate (spec.tls with a secretName): no HTTPS listener is rendered");
+    }
+    Some(listener)
+}
+
+/// Without --tls-listen and --tls-dir nothing terminates TLS: say so for every host that expects it.
+fn warn_unserved_tls(tls: &TlsHosts) {
+    for (entry, hosts) in tls.entries() {
+        let message = if hosts.is_empty() {
+            "the default certificate is not served: without --tls-listen and --tls-dir the rendered Envoy has \
+             no HTTPS listener"
+                .to_string()
+        } else {
+            format!(
+                "TLS for {} is not served: without --tls-listen and --tls-dir the rendered Envoy has no HTTPS \
+                 listener, yet plain HTTP to these hosts answers 308 to https:// (ssl-redirect)",
+                hosts.join(", ")
+            )
+        };
+        print_diagnostic(&Diagnostic::warning(&entry.ingress, &entry.field, message));
+    }
 }
 
 /// `ADDR:PORT`, `[IPv6]:PORT` or `name:PORT` (port 0: the kernel chooses).

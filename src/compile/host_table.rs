@@ -5,6 +5,7 @@
 use super::app_root::AppRoots;
 use super::prefix_trie::PrefixTrie;
 use super::regex_paths::{check_pattern, Groups, RegexBudget, RegexMatch, RegexPaths};
+use crate::decide::ssl_redirect::SslRedirect;
 use crate::decide::{Reason, RouteId, RouteInfo};
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::redirect::LocationRedirect;
@@ -25,6 +26,9 @@ pub struct HostTable {
     /// ingress-nginx: the permanent/temporal redirect of the first Ingress naming the host, which its root
     /// location carries: a path no rule matches answers it (instead of the 404).
     pub(crate) root_redirect: Option<LocationRedirect>,
+    /// ingress-nginx: the redirect options of the host's root location (the first Ingress naming the host),
+    /// which answers a request no path matches.
+    pub(crate) root_ssl_redirect: SslRedirect,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +128,8 @@ pub(super) struct HostBuild {
     pub(super) default: Option<RouteId>,
     pub(super) app_roots: AppRoots,
     pub(super) root_redirect: Option<LocationRedirect>,
+    /// The redirect options of the first Ingress naming the host.
+    pub(super) root_ssl_redirect: SslRedirect,
 }
 
 pub(super) fn build_host(
@@ -138,6 +144,7 @@ pub(super) fn build_host(
         default: build.default,
         app_root: build.app_roots.choose(host, diags),
         root_redirect: build.root_redirect,
+        root_ssl_redirect: build.root_ssl_redirect,
         ..HostTable::default()
     };
     let nginx = semantics == Semantics::IngressNginx;

@@ -14,6 +14,7 @@ mod host_table;
 mod policy;
 pub mod prefix_trie;
 pub mod regex_paths;
+pub mod tls;
 
 use affinity::AffinityBuild;
 pub use affinity::Endpoints;
@@ -75,7 +76,6 @@ pub fn compile(
 
     for (ingress, options) in &served {
         let id = ingress.id();
-        warn_unserved_tls(ingress, diags);
         let default_route = ingress.default_backend.as_ref().and_then(|b| {
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
@@ -120,6 +120,7 @@ pub fn compile(
                         let mut build = HostBuild {
                             default,
                             root_redirect,
+                            root_ssl_redirect: options.ssl_redirect,
                             ..HostBuild::default()
                         };
                         build
@@ -303,6 +304,7 @@ pub fn compile(
         None
     };
 
+    let tls = tls::collect(served.iter().map(|(ingress, _)| ingress), diags);
     RouteTable {
         semantics,
         cluster_header: settings.cluster_header.clone(),
@@ -315,6 +317,8 @@ pub fn compile(
         canaries,
         affinities,
         host_names,
+        tls,
+        use_forwarded_headers: settings.use_forwarded_headers,
     }
 }
 
@@ -346,25 +350,6 @@ fn check_cluster_names<'r>(
                 }
             }
         }
-    }
-}
-
-/// No listener of this gateway terminates TLS yet: say which hosts expected it.
-fn warn_unserved_tls(ingress: &Ingress, diags: &mut Diagnostics) {
-    for (i, tls) in ingress.tls.iter().enumerate() {
-        let hosts = if tls.hosts.is_empty() {
-            "every host (default certificate)".to_string()
-        } else {
-            tls.hosts.join(", ")
-        };
-        diags.warning(
-            &ingress.id(),
-            &format!("spec.tls[{i}]"),
-            format!(
-                "TLS for {hosts} is not served: no HTTPS listener terminates it (render envoy listens on \
-                 plain HTTP); these hosts are routed over HTTP only"
-            ),
-        );
     }
 }
 

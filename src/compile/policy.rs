@@ -17,6 +17,7 @@ pub(super) fn build(options: &IngressOptions, route: &RouteInfo) -> Option<Box<P
             .upstream_vhost
             .as_ref()
             .map(|written| UpstreamHost::for_route(written, route)),
+        ssl_redirect: options.ssl_redirect,
     };
     (!policy.is_empty()).then(|| Box::new(policy))
 }

@@ -10,9 +10,11 @@ pub mod redirect;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
+pub mod ssl_redirect;
 pub mod upstream_host;
 
 use crate::compile::regex_paths::Groups;
+use crate::compile::tls::TlsHosts;
 use crate::compile::{HostTable, PathMatch};
 use crate::decide::request_host::{route_host, wildcard_parent};
 use crate::decide::request_path::{split_query, RequestPath};
@@ -23,6 +25,7 @@ use crate::work;
 use affinity::{Affinity, AffinityId, ResponseWork, Session};
 use canary::{Canary, CanaryChoice, CanaryId};
 use host_names::{HostKey, HostNames};
+use ssl_redirect::SslRedirect;
 use std::collections::HashMap;
 
 /// What the filter knows about a request.
@@ -160,6 +163,10 @@ pub enum Reason {
     PathTooLong,
     /// The route's Ingress restricts access with an annotation this gateway does not enforce: 503.
     AccessNotEnforced,
+    /// The request came over HTTP for a host with TLS: 308 to HTTPS (`ssl-redirect`).
+    SslRedirect,
+    /// The request came over HTTP and the location has `force-ssl-redirect`: 308 to HTTPS.
+    ForceSslRedirect,
     /// A capture of the request path would move the rewritten path outside its target (`..`): 400.
     RewriteEscapesTarget,
     /// The rewritten path would be unusable or too long.
@@ -243,6 +250,15 @@ pub fn reply_body(status: u16) -> &'static str {
 }
 
 impl Decision<'_> {
+    /// The decision with `extra` (the CORS headers) added to the headers of its reply, if it is a local
+    /// reply that carries headers.
+    pub(crate) fn with_reply_headers(mut self, extra: &mut Vec<(&'static str, String)>) -> Self {
+        if let Decision::Redirect { headers, .. } | Decision::Respond { headers, .. } = &mut self {
+            headers.append(extra);
+        }
+        self
+    }
+
     pub fn trace(&self) -> Trace {
         match self {
             Decision::Forward(f) => f.trace,
@@ -272,6 +288,10 @@ pub struct RouteTable {
     pub(crate) affinities: Vec<Affinity>,
     /// `server-alias` names and `from-to-www-redirect` counterparts.
     pub(crate) host_names: HostNames,
+    /// The hosts with TLS (ssl-redirect's default) and their certificates.
+    pub(crate) tls: TlsHosts,
+    /// `settings.useForwardedHeaders`: trust `X-Forwarded-Proto` and `X-Forwarded-Host`.
+    pub(crate) use_forwarded_headers: bool,
 }
 
 impl RouteTable {
@@ -360,7 +380,7 @@ impl RouteTable {
         };
         let host = route_host(request.authority);
         if let Some(to) = self.host_names.www_target(&host) {
-            return redirect::www_redirect(request, to);
+            return redirect::www_redirect(request, to, self.use_forwarded_headers, ctx);
         }
         let candidates = self.host_tables(&host);
         let mut first_host = HostMatch::None;
@@ -370,6 +390,7 @@ impl RouteTable {
             query,
             https: request.scheme.eq_ignore_ascii_case("https"),
             authority: request.authority,
+            host: &host,
         };
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
@@ -424,6 +445,13 @@ impl RouteTable {
                             }
                         }
                         if *host_match != HostMatch::Hostless {
+                            // The host's root location answers: it redirects to HTTPS first.
+                            let root = table.root_ssl_redirect;
+                            if let Some(redirect) =
+                                self.ssl_redirect(root, "/", &target, *host_match, None, ctx)
+                            {
+                                return redirect;
+                            }
                             return Decision::NotFound(trace(*host_match, None, Reason::NoMatchingPath));
                         }
                     }
@@ -500,6 +528,15 @@ impl RouteTable {
             if let Some(answer) = before.into_decision(trace(host, Some(id), reason), &mut response_headers) {
                 return answer;
             }
+        }
+        // ingress-nginx redirects to HTTPS at the end of the rewrite phase, after rewrite-target, but to the
+        // URI the client sent: deciding it first gives the same answer without computing the rewrite.
+        let ssl = route
+            .policy
+            .as_ref()
+            .map_or(SslRedirect::DEFAULT, |p| p.ssl_redirect);
+        if let Some(redirect) = self.ssl_redirect(ssl, &route.path, target, host, Some(id), ctx) {
+            return redirect.with_reply_headers(&mut response_headers);
         }
         let mut headers = Vec::new();
         let new_path = match route.rewrite.as_ref().map(|r| r.apply(groups)) {
@@ -589,6 +626,8 @@ pub(crate) struct Target<'r, 'p> {
     pub(crate) https: bool,
     /// `:authority` as received.
     pub(crate) authority: &'r str,
+    /// The host routes match ([`route_host`]: lower case, no port).
+    pub(crate) host: &'p str,
 }
 
 fn trace(host: HostMatch, route: Option<RouteId>, reason: Reason) -> Trace {

@@ -3,8 +3,10 @@
 //!
 //! 1. find-config: `proxy-body-size` (413) as soon as the location is known;
 //! 2. rewrite phase, in template order: the CORS preflight (204), `permanent-redirect` /
-//!    `temporal-redirect`, then `rewrite-target` (done by the caller between the two halves below), then
-//!    `ssl-redirect` / `force-ssl-redirect` (308) at the end of the phase;
+//!    `temporal-redirect`, then `rewrite-target`, then `ssl-redirect` / `force-ssl-redirect` (308) at the
+//!    end of the phase. The caller does the last two between the halves below: ssl-redirect's default
+//!    applies to every route of a host with TLS, policy or not ([`super::ssl_redirect`]), and its
+//!    `Location` is the URI the client sent, so it is decided before the rewrite is computed;
 //! 3. access: `denylist-source-range` / `allowlist-source-range` (403), then `auth-type: basic` (401);
 //! 4. content: the request goes upstream, CORS headers added to the response.
 //!
@@ -12,6 +14,7 @@
 //! and live with the host tables. A route whose Ingress sets none of these has no policy and pays nothing.
 
 use super::cors::{Cors, CorsAnswer};
+use super::ssl_redirect::SslRedirect;
 use super::upstream_host::UpstreamHost;
 use super::{redirect, Decision, Reason, RequestContext, Target, Trace};
 use crate::model::annotations::redirect::LocationRedirect;
@@ -25,6 +28,9 @@ pub struct Policy {
     pub(crate) redirect: Option<LocationRedirect>,
     /// `upstream-vhost`.
     pub(crate) upstream_host: Option<UpstreamHost>,
+    /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash` (a route without a policy has the
+    /// defaults).
+    pub ssl_redirect: SslRedirect,
 }
 
 /// What a phase decided.
@@ -55,38 +61,39 @@ impl Outcome {
         trace: Trace,
         response_headers: &mut Vec<(&'static str, String)>,
     ) -> Option<Decision<'t>> {
-        match self {
-            Outcome::Continue => None,
+        let decision = match self {
+            Outcome::Continue => return None,
             Outcome::Respond {
                 status,
-                mut headers,
+                headers,
                 reason,
-            } => {
-                headers.append(response_headers);
-                Some(Decision::Respond {
-                    status,
-                    headers,
-                    trace: Trace { reason, ..trace },
-                })
-            }
+            } => Decision::Respond {
+                status,
+                headers,
+                trace: Trace { reason, ..trace },
+            },
             Outcome::Redirect {
                 status,
                 location,
                 reason,
-            } => Some(Decision::Redirect {
+            } => Decision::Redirect {
                 status,
                 location,
-                headers: std::mem::take(response_headers),
+                headers: Vec::new(),
                 trace: Trace { reason, ..trace },
-            }),
-        }
+            },
+        };
+        Some(decision.with_reply_headers(response_headers))
     }
 }
 
 impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
-        self.cors.is_none() && self.redirect.is_none() && self.upstream_host.is_none()
+        self.cors.is_none()
+            && self.redirect.is_none()
+            && self.upstream_host.is_none()
+            && self.ssl_redirect == SslRedirect::DEFAULT
     }
 
     /// The phases before `rewrite-target`: body size, CORS preflight, permanent/temporal redirects.
@@ -116,7 +123,7 @@ impl Policy {
         Outcome::Continue
     }
 
-    /// The phases after `rewrite-target`: ssl-redirect, source ranges, basic auth. `headers` are the
+    /// The phases after `rewrite-target` and ssl-redirect: source ranges, basic auth. `headers` are the
     /// request headers toward the upstream (e.g. the Host of `upstream-vhost`).
     pub(crate) fn after_rewrite(
         &self,

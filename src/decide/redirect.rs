@@ -6,11 +6,11 @@
 //! - `app-root` (the server's `if ($uri = /) { return 302 $scheme://$http_host<app-root>; }`): the Host
 //!   header as sent, query dropped;
 //! - `from-to-www-redirect` (`ngx_srv_redirect.lua`): `<scheme>://<to>:<port><request_uri>` with one
-//!   trailing `/` of the request URI removed, status 308 (`http-redirect-code`).
+//!   trailing `/` of the request URI removed, status 308 (`http-redirect-code`); with
+//!   `settings.useForwardedHeaders`, `X-Forwarded-Proto` and `X-Forwarded-Port` give scheme and port.
 
 use super::policy::Outcome;
-use super::request_host::route_host;
-use super::{trace, Decision, HostMatch, Reason, Request, Target};
+use super::{trace, Decision, HostMatch, Reason, Request, RequestContext, Target};
 use crate::model::annotations::redirect::LocationRedirect;
 
 /// ingress-nginx's default `http-redirect-code`, the status of its www redirects.
@@ -27,12 +27,7 @@ fn scheme(https: bool) -> &'static str {
 /// The answer of a location with `permanent-redirect` or `temporal-redirect`.
 pub(crate) fn location_redirect(redirect: &LocationRedirect, target: &Target<'_, '_>) -> Outcome {
     let location = if redirect.url.starts_with('/') {
-        format!(
-            "{}://{}{}",
-            scheme(target.https),
-            route_host(target.authority),
-            redirect.url
-        )
+        format!("{}://{}{}", scheme(target.https), target.host, redirect.url)
     } else {
         redirect.url.clone()
     };
@@ -57,19 +52,49 @@ pub(crate) fn app_root_redirect<'t>(request: &Request<'_>, app_root: &str, host:
     }
 }
 
-/// The answer of a `www.` counterpart redirecting to host `to`.
-pub(crate) fn www_redirect<'t>(request: &Request<'_>, to: &str) -> Decision<'t> {
+/// The answer of a `www.` counterpart redirecting to host `to`. `forwarded`: `X-Forwarded-Proto` and
+/// `X-Forwarded-Port` are trusted (only `http` / `https` and a port number are taken from them).
+pub(crate) fn www_redirect<'t>(
+    request: &Request<'_>,
+    to: &str,
+    forwarded: bool,
+    ctx: &mut dyn RequestContext,
+) -> Decision<'t> {
+    let mut https = request.scheme.eq_ignore_ascii_case("https");
+    let mut port = authority_port(request.authority).map(str::to_string);
+    if forwarded {
+        match ctx.header("x-forwarded-proto").as_deref() {
+            Some(b"https") => https = true,
+            Some(b"http") => https = false,
+            _ => {}
+        }
+        let forwarded_port = ctx
+            .header("x-forwarded-port")
+            .and_then(|p| String::from_utf8(p).ok());
+        if let Some(p) = forwarded_port.filter(|p| is_port(p)) {
+            port = Some(p);
+        }
+    }
+    let port = port.as_deref().unwrap_or(if https { "443" } else { "80" });
+    let uri = request.path.strip_suffix('/').unwrap_or(request.path);
     Decision::Redirect {
         status: WWW_REDIRECT_STATUS,
-        location: www_location(
-            request.scheme.eq_ignore_ascii_case("https"),
-            request.authority,
-            to,
-            request.path,
-        ),
+        location: format!("{}://{to}:{port}{uri}", scheme(https)),
         headers: Vec::new(),
         trace: trace(HostMatch::WwwCounterpart, None, Reason::WwwRedirect),
     }
+}
+
+fn is_port(text: &str) -> bool {
+    (1..=5).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The port of an `:authority`, if it names one (nginx's `$server_port`: the port the client reached).
+fn authority_port(authority: &str) -> Option<&str> {
+    authority
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|port| is_port(port))
 }
 
 /// `Location` of an `app-root` redirect.
@@ -77,40 +102,53 @@ fn app_root_location(scheme: &str, authority: &str, app_root: &str) -> String {
     format!("{scheme}://{authority}{app_root}")
 }
 
-/// `Location` of a www redirect to host `to` for a request to `authority` with this path (query
-/// included): the port is the request's, else the scheme's default (nginx's `$server_port`: the port the
-/// client reached).
-fn www_location(https: bool, authority: &str, to: &str, request_path: &str) -> String {
-    let port = authority
-        .rsplit_once(':')
-        .map(|(_, port)| port)
-        .filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or(if https { "443" } else { "80" });
-    let uri = request_path.strip_suffix('/').unwrap_or(request_path);
-    format!("{}://{to}:{port}{uri}", scheme(https))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::context::TestContext;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn www(scheme: &str, authority: &str, path: &str, forwarded: Option<(&str, &str)>) -> String {
+        let request = Request {
+            scheme,
+            authority,
+            path,
+        };
+        let mut ctx = TestContext::new();
+        if let Some((proto, port)) = forwarded {
+            ctx = ctx
+                .header("x-forwarded-proto", proto.as_bytes())
+                .header("x-forwarded-port", port.as_bytes());
+        }
+        match www_redirect(&request, "a.com", forwarded.is_some(), &mut ctx) {
+            Decision::Redirect { location, .. } => location,
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn www_locations_as_the_lua_writes_them() {
+        assert_eq!(www("http", "www.a.com", "/foo", None), "http://a.com:80/foo");
+        assert_eq!(www("https", "www.a.com", "/", None), "https://a.com:443");
         assert_eq!(
-            www_location(false, "www.a.com", "a.com", "/foo"),
-            "http://a.com:80/foo"
-        );
-        assert_eq!(www_location(true, "www.a.com", "a.com", "/"), "https://a.com:443");
-        assert_eq!(
-            www_location(false, "www.a.com:8080", "a.com", "/x/?q=1"),
+            www("http", "www.a.com:8080", "/x/?q=1", None),
             "http://a.com:8080/x/?q=1"
         );
+        assert_eq!(www("http", "www.a.com", "/x/?q=/", None), "http://a.com:80/x/?q=");
+        assert_eq!(www("http", "[::1]", "/x/", None), "http://a.com:80/x");
+        // Trusted forwarded headers: their scheme and port; anything else in them is not taken.
         assert_eq!(
-            www_location(false, "www.a.com", "a.com", "/x/?q=/"),
-            "http://a.com:80/x/?q="
+            www("http", "www.a.com", "/x", Some(("https", "443"))),
+            "https://a.com:443/x"
         );
-        assert_eq!(www_location(false, "[::1]", "a.com", "/x/"), "http://a.com:80/x");
+        assert_eq!(
+            www("http", "www.a.com:80", "/x", Some(("https", "8443"))),
+            "https://a.com:8443/x"
+        );
+        assert_eq!(
+            www("http", "www.a.com", "/x", Some(("javascript", "1/x"))),
+            "http://a.com:80/x"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]

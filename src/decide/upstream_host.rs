@@ -2,7 +2,6 @@
 //! `proxy_set_header Host "<value>"`). The variables of the location (`$service_name`, `$namespace`,
 //! ...) are filled in once per route; `$host` and `$http_host` per request.
 
-use super::request_host::route_host;
 use super::{RouteInfo, Target};
 use crate::model::annotations::hosts::{VhostPart, VhostVariable};
 
@@ -59,7 +58,7 @@ impl UpstreamHost {
         for part in &self.parts {
             match part {
                 Part::Text(text) => value.push_str(text),
-                Part::RequestHost => value.push_str(&route_host(target.authority)),
+                Part::RequestHost => value.push_str(target.host),
                 Part::RequestAuthority => value.push_str(target.authority),
             }
         }

@@ -46,6 +46,11 @@ pub struct Settings {
     pub cluster_header: String,
     /// `maxPathBytes`: longer request paths (query included) answer 414 (default 8192).
     pub max_path_bytes: usize,
+    /// `useForwardedHeaders` (default false): a trusted load balancer sits in front, so its
+    /// `X-Forwarded-Proto` says whether the client used HTTPS and `X-Forwarded-Host` which host it asked
+    /// for (ingress-nginx's `use-forwarded-headers`); `render envoy` then trusts one hop of
+    /// `X-Forwarded-For` too. Without it the filter never reads those headers.
+    pub use_forwarded_headers: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +62,7 @@ impl Default for Settings {
             cluster_template: ClusterTemplate::default(),
             cluster_header: DEFAULT_CLUSTER_HEADER.to_string(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
+            use_forwarded_headers: false,
         }
     }
 }
@@ -142,6 +148,12 @@ impl Settings {
                 ),
             }
         }
+        if let Some(v) = map.get("useForwardedHeaders") {
+            match v.as_bool() {
+                Some(b) => settings.use_forwarded_headers = b,
+                None => diags.error(OBJECT, "useForwardedHeaders", "must be true or false"),
+            }
+        }
         settings
     }
 
@@ -162,6 +174,7 @@ impl Settings {
             "clusterTemplate": self.cluster_template.as_str(),
             "clusterHeader": self.cluster_header,
             "maxPathBytes": self.max_path_bytes,
+            "useForwardedHeaders": self.use_forwarded_headers,
         })
     }
 }
@@ -198,7 +211,7 @@ mod tests {
         let (s, errs) = parse(serde_json::json!({
             "semantics": "kubernetes", "ingressClasses": ["*"], "serveIngressesWithoutClass": false,
             "clusterTemplate": "outbound|{port}||{service}.{namespace}.svc.cluster.local",
-            "clusterHeader": "X-Route", "maxPathBytes": 65536, "unknown": 1
+            "clusterHeader": "X-Route", "maxPathBytes": 65536, "useForwardedHeaders": true, "unknown": 1
         }));
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(s.semantics, Semantics::Kubernetes);
@@ -206,13 +219,15 @@ mod tests {
         assert!(!s.serves_class(None));
         assert_eq!(s.cluster_header, "x-route");
         assert_eq!(s.max_path_bytes, 65536);
+        assert!(s.use_forwarded_headers);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
     fn names_bad_fields() {
         let (_, errs) = parse(serde_json::json!({"semantics": "nginx", "clusterHeader": ":path",
-            "ingressClasses": "nginx", "maxPathBytes": 10}));
-        assert_eq!(errs.len(), 4, "{errs:?}");
+            "ingressClasses": "nginx", "maxPathBytes": 10, "useForwardedHeaders": "yes"}));
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        assert_eq!(errs[4], "settings: useForwardedHeaders: must be true or false");
         assert!(errs[3].starts_with("settings: maxPathBytes: must be a whole number"));
         assert!(errs[0].starts_with("settings: semantics: unknown value \"nginx\""));
     }

@@ -1,6 +1,12 @@
 //! A complete Envoy bootstrap around the filter: one listener whose HTTP connection manager runs the Wasm
 //! filter then the router, a single route that forwards to the cluster the filter names in the cluster
-//! header, and one cluster per Ingress backend.
+//! header, and one cluster per Ingress backend; with certificates, a second listener that terminates TLS
+//! for the hosts of `spec.tls` in front of the same connection manager ([`super::tls`]).
+//!
+//! `:scheme` is what the filter's ssl-redirect reads: each listener pins it (`http` on the plain one,
+//! `https` behind TLS), so an HTTP/2 client cannot claim the other. With `settings.useForwardedHeaders` a
+//! trusted load balancer sits in front instead: one hop of `X-Forwarded-For` is trusted for the client
+//! address, `:scheme` is left alone and `X-Forwarded-Proto` keeps the balancer's value for the filter.
 //!
 //! The connection manager settings that make path matching safe are always generated, never left to the
 //! user: `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT` and
@@ -23,6 +29,7 @@ use crate::decide::Backend;
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::affinity::AffinityMode;
 use crate::model::settings::Settings;
+use crate::render::tls::{self, TlsListener};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -60,6 +67,8 @@ pub struct EnvoyOptions<'a> {
     pub endpoints: &'a BTreeMap<String, Vec<String>>,
     /// Session affinity by cluster name (`RouteTable::affinity_of_cluster`), as Envoy must balance.
     pub affinity: &'a BTreeMap<String, AffinityMode>,
+    /// The HTTPS listener (`render::tls::chains`); None renders plain HTTP only.
+    pub tls: Option<&'a TlsListener>,
 }
 
 /// Renders the Envoy bootstrap. `Err` names a malformed endpoint entry.
@@ -84,9 +93,23 @@ pub fn bootstrap(opts: &EnvoyOptions<'_>) -> Result<Value, String> {
         }
         clusters.push(c);
     }
+    let settings = plugin_settings(opts.plugin_config);
+    let mut listeners = vec![json!({
+        "name": LISTENER_NAME,
+        "address": socket_address(&opts.listen.0, opts.listen.1),
+        "filter_chains": [{"filters": [http_connection_manager(opts, &settings, STAT_PREFIX, "http")]}],
+    })];
+    if let Some(https) = opts.tls.filter(|t| !t.is_empty()) {
+        let hcm = http_connection_manager(opts, &settings, tls::STAT_PREFIX, "https");
+        listeners.push(tls::listener(
+            https,
+            socket_address(&https.listen.0, https.listen.1),
+            &hcm,
+        ));
+    }
     let mut root = json!({
         "static_resources": {
-            "listeners": [listener(opts)],
+            "listeners": listeners,
             "clusters": clusters,
         }
     });
@@ -118,12 +141,26 @@ fn socket_address(address: &str, port: u16) -> Value {
 /// Envoy's `max_request_headers_kb`: room for the longest path the filter accepts (it answers 414
 /// beyond) plus the other headers.
 pub fn max_request_headers_kb(plugin_config: &Value) -> usize {
-    // The settings of a configuration `render` has already loaded: they parse without problems.
-    let settings = Settings::parse(plugin_config.get("settings"), &mut Diagnostics::default());
+    headers_kb(&plugin_settings(plugin_config))
+}
+
+fn headers_kb(settings: &Settings) -> usize {
     settings.max_path_bytes.div_ceil(1024) + OTHER_HEADERS_KB
 }
 
-fn listener(opts: &EnvoyOptions<'_>) -> Value {
+/// The settings the plugin configuration carries (one `render` has already loaded: they parse without
+/// problems).
+fn plugin_settings(plugin_config: &Value) -> Settings {
+    Settings::parse(plugin_config.get("settings"), &mut Diagnostics::default())
+}
+
+/// The HTTP connection manager (as a network filter) of a listener whose requests arrive with `scheme`.
+fn http_connection_manager(
+    opts: &EnvoyOptions<'_>,
+    settings: &Settings,
+    stat_prefix: &str,
+    scheme: &str,
+) -> Value {
     let header = opts.cluster_header;
     let balanced = opts.affinity.values().any(|m| *m == AffinityMode::Balanced);
     let persistent = opts.affinity.values().any(|m| *m == AffinityMode::Persistent);
@@ -161,39 +198,39 @@ fn listener(opts: &EnvoyOptions<'_>) -> Value {
         http_filters.push(stateful_session_filter());
     }
     http_filters.push(json!({"name": "envoy.filters.http.router", "typed_config": router}));
-    json!({
-        "name": LISTENER_NAME,
-        "address": socket_address(&opts.listen.0, opts.listen.1),
-        "filter_chains": [{
-            "filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                    "stat_prefix": STAT_PREFIX,
-                    "use_remote_address": true,
-                    "normalize_path": true,
-                    "merge_slashes": true,
-                    "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
-                    "strip_trailing_host_dot": true,
-                    "max_request_headers_kb": max_request_headers_kb(opts.plugin_config),
-                    "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
-                    "route_config": {
-                        "name": "ingress",
-                        "virtual_hosts": [{
-                            "name": "ingress",
-                            "domains": ["*"],
-                            "routes": [{
-                                "match": {"prefix": "/"},
-                                "route": route,
-                                "request_headers_to_remove": internal,
-                            }],
-                        }],
-                    },
-                    "http_filters": http_filters,
-                },
+    let mut hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": stat_prefix,
+        "use_remote_address": true,
+        "normalize_path": true,
+        "merge_slashes": true,
+        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+        "strip_trailing_host_dot": true,
+        "max_request_headers_kb": headers_kb(settings),
+        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        "route_config": {
+            "name": "ingress",
+            "virtual_hosts": [{
+                "name": "ingress",
+                "domains": ["*"],
+                "routes": [{
+                    "match": {"prefix": "/"},
+                    "route": route,
+                    "request_headers_to_remove": internal,
+                }],
             }],
-        }],
-    })
+        },
+        "http_filters": http_filters,
+    });
+    if settings.use_forwarded_headers {
+        // The balancer's X-Forwarded-For entry is the client; its X-Forwarded-Proto is kept.
+        hcm["xff_num_trusted_hops"] = json!(1);
+    } else {
+        // Envoy sets X-Forwarded-Proto from the connection (`use_remote_address`); this also pins `:scheme`,
+        // which HTTP/2 clients would otherwise choose.
+        hcm["scheme_header_transformation"] = json!({"scheme_to_overwrite": scheme});
+    }
+    json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm})
 }
 
 fn wasm_filter(opts: &EnvoyOptions<'_>) -> Value {
@@ -391,6 +428,7 @@ mod tests {
             admin: admin.then(|| ("127.0.0.1".to_string(), 9901)),
             endpoints,
             affinity: &BTreeMap::new(),
+            tls: None,
         })
     }
 
@@ -474,6 +512,86 @@ mod tests {
         );
         assert!(root.get("admin").is_none());
         assert_eq!(root["static_resources"]["clusters"], json!([]));
+    }
+
+    #[test]
+    fn https_listener_and_the_scheme_the_filter_sees() {
+        use crate::render::tls::{TlsChain, TlsListener};
+        let tls = TlsListener {
+            listen: ("0.0.0.0".into(), 8443),
+            chains: vec![TlsChain {
+                server_names: vec!["a.test".into()],
+                certificate: "certs/ns/a/tls.crt".into(),
+                private_key: "certs/ns/a/tls.key".into(),
+            }],
+            default: None,
+        };
+        let render_with = |settings: Value, tls: Option<&TlsListener>| {
+            let config = json!({"ingresses": [], "settings": settings});
+            bootstrap(&EnvoyOptions {
+                plugin_config: &config,
+                backends: &[],
+                cluster_header: "x-ingress-cluster",
+                wasm_path: "m.wasm",
+                listen: ("0.0.0.0".into(), 8080),
+                admin: None,
+                endpoints: &BTreeMap::new(),
+                affinity: &BTreeMap::new(),
+                tls,
+            })
+            .unwrap()
+        };
+        let root = render_with(json!({}), Some(&tls));
+        let listeners = root["static_resources"]["listeners"].as_array().unwrap();
+        assert_eq!(listeners.len(), 2);
+        let https = &listeners[1];
+        assert_eq!(https["name"], "ingress_https");
+        assert_eq!(
+            https["address"]["socket_address"],
+            json!({"address": "0.0.0.0", "port_value": 8443})
+        );
+        let plain_hcm = hcm(&root);
+        let tls_hcm = &https["filter_chains"][0]["filters"][0]["typed_config"];
+        assert_eq!(tls_hcm["stat_prefix"], "ingress_https");
+        // Each listener pins :scheme (and X-Forwarded-Proto) to its own; no forwarded hop is trusted.
+        assert_eq!(
+            plain_hcm["scheme_header_transformation"],
+            json!({"scheme_to_overwrite": "http"})
+        );
+        assert_eq!(
+            tls_hcm["scheme_header_transformation"],
+            json!({"scheme_to_overwrite": "https"})
+        );
+        assert!(plain_hcm.get("xff_num_trusted_hops").is_none());
+        // Otherwise the same connection manager: same filters, same route.
+        for key in [
+            "http_filters",
+            "route_config",
+            "normalize_path",
+            "max_request_headers_kb",
+        ] {
+            assert_eq!(plain_hcm[key], tls_hcm[key], "{key}");
+        }
+
+        // A trusted balancer in front: its X-Forwarded-* are kept, :scheme is not pinned.
+        let root = render_with(json!({"useForwardedHeaders": true}), Some(&tls));
+        let https_hcm =
+            &root["static_resources"]["listeners"][1]["filter_chains"][0]["filters"][0]["typed_config"];
+        for h in [hcm(&root), https_hcm] {
+            assert_eq!(h["xff_num_trusted_hops"], 1);
+            assert!(h.get("scheme_header_transformation").is_none());
+        }
+
+        // No certificates, no HTTPS listener.
+        let empty = TlsListener {
+            listen: ("0.0.0.0".into(), 8443),
+            chains: vec![],
+            default: None,
+        };
+        for tls in [None, Some(&empty)] {
+            let root = render_with(json!({}), tls);
+            assert_eq!(root["static_resources"]["listeners"].as_array().unwrap().len(), 1);
+        }
     }
 
     #[test]

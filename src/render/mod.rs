@@ -1,3 +1,4 @@
 //! Envoy / Kubernetes / Istio output (native only).
 
 pub mod envoy;
+pub mod tls;

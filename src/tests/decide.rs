@@ -45,11 +45,17 @@ pub(crate) fn load_table(items: Vec<Value>, semantics: &str) -> RouteTable {
 
 /// `service path` for a forward (the path the backend sees), `404`, or `301 <location>`.
 pub(crate) fn go(t: &RouteTable, host: &str, p: &str) -> String {
-    match t.decide(&Request {
+    let decision = t.decide(&Request {
         scheme: "http",
         authority: host,
         path: p,
-    }) {
+    });
+    summary(decision, p)
+}
+
+/// A decision for request path `p` as [`go`] prints it.
+pub(crate) fn summary(decision: Decision<'_>, p: &str) -> String {
+    match decision {
         Decision::Forward(f) => {
             let svc = f
                 .cluster

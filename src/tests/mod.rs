@@ -8,3 +8,4 @@ mod cors;
 pub(crate) mod decide;
 mod redirect;
 mod security;
+mod ssl_redirect;

@@ -236,17 +236,36 @@ impl Envoy {
         }
     }
 
+    /// The port of the plain ingress listener (the first listener when none has its name).
     fn listener_port(&self) -> Option<u16> {
+        let ports = self.listener_ports()?;
+        let named = ports.iter().find(|(name, _)| name == "ingress_http");
+        named.or(ports.first()).map(|(_, port)| *port)
+    }
+
+    /// Every bound listener with its port, in Envoy's order.
+    fn listener_ports(&self) -> Option<Vec<(String, u16)>> {
         let r = http::try_send(
             self.admin,
             &http::get_request(b"localhost", b"/listeners?format=json", &[]),
         )
         .ok()?;
         let v: Value = serde_json::from_slice(&r.body).ok()?;
-        v["listener_statuses"].as_array()?.iter().find_map(|l| {
+        let ports = v["listener_statuses"].as_array()?.iter().filter_map(|l| {
             let port = l["local_address"]["socket_address"]["port_value"].as_u64()?;
-            u16::try_from(port).ok().filter(|p| *p != 0)
-        })
+            let port = u16::try_from(port).ok().filter(|p| *p != 0)?;
+            Some((l["name"].as_str().unwrap_or_default().to_string(), port))
+        });
+        Some(ports.collect())
+    }
+
+    /// The loopback address of listener `name` (e.g. `ingress_https`).
+    pub fn listener_addr(&self, name: &str) -> SocketAddr {
+        let ports = self.listener_ports().unwrap_or_default();
+        match ports.iter().find(|(n, _)| n == name) {
+            Some((_, port)) => SocketAddr::from(([127, 0, 0, 1], *port)),
+            None => panic!("no listener {name} among {ports:?}"),
+        }
     }
 
     /// GET on the admin interface; the body as text.

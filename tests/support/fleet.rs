@@ -75,6 +75,7 @@ impl Fleet {
             admin: Some(("127.0.0.1".to_string(), 0)),
             endpoints: &endpoints,
             affinity: &affinity_by_cluster(&compiled.table),
+            tls: None,
         })
         .unwrap_or_else(|e| panic!("{label}: bootstrap: {e}"));
         Envoy::start(label, &to_yaml(&rendered))

@@ -169,18 +169,7 @@ fn complete(raw: &[u8]) -> Result<Option<Response>, String> {
 pub fn parse(raw: &[u8]) -> Result<Response, String> {
     let end = find(raw, b"\r\n\r\n")
         .ok_or_else(|| format!("no end of headers in {:?}", String::from_utf8_lossy(raw)))?;
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = parse_head(&String::from_utf8_lossy(&raw[..end]))?;
     let rest = &raw[end + 4..];
     let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
@@ -199,6 +188,23 @@ pub fn parse(raw: &[u8]) -> Result<Response, String> {
         headers,
         body,
     })
+}
+
+/// The status and the headers (lower-cased names, in order) of a response head: the status line and the
+/// header lines, without the blank line.
+pub fn parse_head(head: &str) -> Result<(u16, Vec<(String, String)>), String> {
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers))
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {

@@ -9,3 +9,4 @@ pub mod fleet;
 pub mod h2;
 pub mod http;
 pub mod scenario;
+pub mod tls;

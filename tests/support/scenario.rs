@@ -8,9 +8,11 @@ use super::http::{self, Response};
 use ingress_wasm::compile::cluster::backend_key;
 use ingress_wasm::decide::reply_body;
 use ingress_wasm::render::envoy::{bootstrap, to_yaml, EnvoyOptions};
+use ingress_wasm::render::tls::{chains, TlsListener};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
 pub struct Scenario {
     pub envoy: Envoy,
@@ -26,6 +28,17 @@ pub fn render(
     cluster_header: &str,
     endpoints: &BTreeMap<String, Vec<String>>,
 ) -> Value {
+    render_with_tls(plugin_config, backends, cluster_header, endpoints, None)
+}
+
+/// [`render`], with an HTTPS listener when `tls` is given.
+pub fn render_with_tls(
+    plugin_config: &Value,
+    backends: &[ingress_wasm::decide::Backend],
+    cluster_header: &str,
+    endpoints: &BTreeMap<String, Vec<String>>,
+    tls: Option<&TlsListener>,
+) -> Value {
     let wasm = wasm_module().to_string_lossy().into_owned();
     bootstrap(&EnvoyOptions {
         plugin_config,
@@ -36,6 +49,7 @@ pub fn render(
         admin: Some(("127.0.0.1".to_string(), 0)),
         endpoints,
         affinity: &BTreeMap::new(),
+        tls,
     })
     .unwrap_or_else(|e| panic!("bootstrap: {e}"))
 }
@@ -52,6 +66,27 @@ impl Scenario {
         label: &str,
         ingresses: Vec<Value>,
         settings: Option<Value>,
+        edit: impl FnOnce(&mut Value),
+    ) -> Scenario {
+        Self::launch(label, ingresses, settings, None, edit)
+    }
+
+    /// [`start`](Self::start) with an HTTPS listener on an ephemeral port, its certificates from
+    /// `secrets` (as `render envoy --tls-dir`); [`Envoy::listener_addr`] finds it.
+    pub fn start_https(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: &Path,
+    ) -> Scenario {
+        Self::launch(label, ingresses, settings, Some(secrets), |_| {})
+    }
+
+    fn launch(
+        label: &str,
+        ingresses: Vec<Value>,
+        settings: Option<Value>,
+        secrets: Option<&Path>,
         edit: impl FnOnce(&mut Value),
     ) -> Scenario {
         let config = ingress_wasm::config::plugin_config(ingresses, settings);
@@ -74,7 +109,21 @@ impl Scenario {
             upstreams.insert(b.cluster.clone(), server);
         }
         let cluster_header = compiled.table.cluster_header().to_string();
-        let mut rendered = render(&config, &backends, &cluster_header, &endpoints);
+        let tls = secrets.map(|dir| {
+            let (chains, default, problems) = chains(compiled.table.tls(), &dir.display().to_string());
+            let errors: Vec<String> = problems
+                .iter()
+                .filter(|p| p.is_error())
+                .map(ToString::to_string)
+                .collect();
+            assert!(errors.is_empty(), "{label}: certificates: {errors:#?}");
+            TlsListener {
+                listen: ("127.0.0.1".to_string(), 0),
+                chains,
+                default,
+            }
+        });
+        let mut rendered = render_with_tls(&config, &backends, &cluster_header, &endpoints, tls.as_ref());
         edit(&mut rendered);
         let envoy = Envoy::start(label, &to_yaml(&rendered));
         Scenario {

@@ -44,6 +44,7 @@ impl RequestContext for LoggedContext<'_, '_, '_> {
         0
     }
 
+    // Source ranges would need `$remote_addr`; until replay reads it, a client address is unknown.
     fn client_address(&mut self) -> Option<std::net::IpAddr> {
         None
     }

@@ -10,7 +10,7 @@ use super::upstream_names::{same_upstream, UpstreamNames, DEFAULT_BACKEND};
 use super::uri::{percent_decode, same_location, Known};
 use ingress_wasm::decide::canary::{Canary, CanaryChoice, CanaryId, CanaryRule};
 use ingress_wasm::decide::request_path::{split_query, RequestPath};
-use ingress_wasm::decide::{Decision, Forward, RouteInfo, RouteTable};
+use ingress_wasm::decide::{Decision, Forward, Reason, RouteInfo, RouteTable};
 use ingress_wasm::model::annotations::affinity::AffinityMode;
 use ingress_wasm::Request;
 
@@ -178,10 +178,34 @@ impl<'t> Replayer<'t> {
         replayed
     }
 
-    /// The router's decision for the logged request sent to `host`.
+    /// The router's decision for the logged request sent to `host`. A log without `$scheme` holds
+    /// HTTPS requests too: where the router redirects plain HTTP to HTTPS (a TLS host) and the log shows
+    /// no redirect, the request came over HTTPS.
     fn decide(&mut self, logged: &Logged<'_>, headers: LoggedHeaders<'_, '_>, host: &str) -> Decision<'t> {
+        let Some(scheme) = logged.scheme.as_deref() else {
+            let over_http = self.decide_over(logged, headers, host, "http");
+            return match &over_http {
+                Decision::Redirect { trace, .. }
+                    if !matches!(logged.old, Old::Redirect { .. })
+                        && matches!(trace.reason, Reason::SslRedirect | Reason::ForceSslRedirect) =>
+                {
+                    self.decide_over(logged, headers, host, "https")
+                }
+                _ => over_http,
+            };
+        };
+        self.decide_over(logged, headers, host, scheme)
+    }
+
+    fn decide_over(
+        &mut self,
+        logged: &Logged<'_>,
+        headers: LoggedHeaders<'_, '_>,
+        host: &str,
+        scheme: &str,
+    ) -> Decision<'t> {
         let request = Request {
-            scheme: logged.scheme.as_deref().unwrap_or("http"),
+            scheme,
             authority: host,
             path: logged.path(),
         };

@@ -1,8 +1,8 @@
 //! `nginx.ingress.kubernetes.io/*` annotations -> typed options per Ingress.
 //!
-//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`])
-//! and cookie session affinity ([`affinity`]). Invalid values are errors (the configuration is refused;
-//! ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
+//! Supported here: `rewrite-target`, `use-regex`, `x-forwarded-prefix`, the canary family ([`canary`]),
+//! cookie session affinity ([`affinity`]) and the redirects to HTTPS ([`ssl_redirect`]). Invalid values
+//! are errors (the configuration is refused; ingress-nginx silently used the default). Annotations that restrict who may reach a path, or how
 //! (authentication, source ranges, rate limits, WAF, and snippets with access directives), fail closed
 //! while they are not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a
 //! denied location. Every other ingress-nginx annotation is warned about as not yet supported, never
@@ -16,8 +16,10 @@ pub mod canary;
 pub mod cors;
 pub mod hosts;
 pub mod redirect;
+pub mod ssl_redirect;
 
 use crate::decide::rewrite::Template;
+use crate::decide::ssl_redirect::SslRedirect;
 use crate::diagnostics::Diagnostics;
 use crate::model::ingress::Ingress;
 use affinity::AffinityOptions;
@@ -49,6 +51,8 @@ pub struct IngressOptions {
     pub hosts: HostOptions,
     /// `enable-cors` and the `cors-*` settings.
     pub cors: Option<CorsOptions>,
+    /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash`.
+    pub ssl_redirect: SslRedirect,
 }
 
 impl IngressOptions {
@@ -69,14 +73,12 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "enable-access-log",
     "enable-opentelemetry",
     "enable-rewrite-log",
-    "force-ssl-redirect",
     "http2-push-preload",
     "load-balance",
     "mirror-host",
     "mirror-request-body",
     "mirror-target",
     "opentelemetry-trust-incoming-span",
-    "preserve-trailing-slash",
     "proxy-body-size",
     "proxy-buffer-size",
     "proxy-buffering",
@@ -106,7 +108,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
-    "ssl-redirect",
     "upstream-hash-by",
     "upstream-hash-by-subset",
     "upstream-hash-by-subset-size",
@@ -257,6 +258,7 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
         redirect: RedirectOptions::default(),
         hosts: HostOptions::default(),
         cors: None,
+        ssl_redirect: SslRedirect::DEFAULT,
     };
     if options.canary.is_none() {
         options.redirect = redirect::parse(&a, !ingress.rules.is_empty(), diags);
@@ -293,6 +295,9 @@ pub fn parse(ingress: &Ingress, diags: &mut Diagnostics) -> IngressOptions {
                 Err(e) => diags.error(&id, &field, e),
             },
             "use-regex" => options.use_regex = a.bool(name, diags).unwrap_or(false),
+            n if ssl_redirect::NAMES.contains(&n) => {
+                ssl_redirect::read(&mut options.ssl_redirect, n, &a, diags)
+            }
             n if restricts_access(n) => {
                 options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);
