@@ -193,3 +193,22 @@ fn invalid_origin_lists_refuse_the_configuration() {
          an origin: scheme://host[:port], scheme://*.host[:port] (one label), null or *"
     );
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_redirect_to_https_carries_the_cors_headers_and_the_preflight_comes_first() {
+    let mut tls = single_host(
+        "ns",
+        "cors",
+        json!({"nginx.ingress.kubernetes.io/enable-cors": "true"}),
+        HOST,
+        vec![path("/", "Prefix", "web")],
+    );
+    tls["spec"]["tls"] = json!([{"hosts": [HOST], "secretName": "cert"}]);
+    let t = load_table(vec![tls], "ingress-nginx");
+    match decide(&t, HOST, "/x", &mut request("GET", Some("https://a.test"))) {
+        Decision::Redirect { status, headers, .. } => assert_eq!((status, headers), (308, defaults("*"))),
+        other => panic!("{other:?}"),
+    }
+    let d = decide(&t, HOST, "/x", &mut request("OPTIONS", Some("https://a.test")));
+    assert!(matches!(d, Decision::Respond { status: 204, .. }), "{d:?}");
+}
