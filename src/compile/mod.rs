@@ -6,8 +6,10 @@
 //! with the number of rules.
 
 mod affinity;
+mod app_root;
 mod canary;
 pub mod cluster;
+mod host_names;
 mod host_table;
 mod policy;
 pub mod prefix_trie;
@@ -17,6 +19,7 @@ pub mod tls;
 use affinity::AffinityBuild;
 pub use affinity::Endpoints;
 use canary::PrimaryIndex;
+use host_names::HostNamesBuild;
 use host_table::{build_host, Candidate, HostBuild};
 pub(crate) use host_table::{HostTable, PathMatch};
 
@@ -72,6 +75,7 @@ pub fn compile(
     let mut catch_all_from: Option<String> = None;
     let mut primaries = PrimaryIndex::default();
     let mut affinity = AffinityBuild::default();
+    let mut host_names = HostNamesBuild::default();
 
     for (ingress, options) in &served {
         let id = ingress.id();
@@ -79,7 +83,7 @@ pub fn compile(
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
-                policy: policy::build(options, settings),
+                policy: policy::build(options, &info, settings),
                 ..info
             });
             Some(routes.len() - 1)
@@ -111,19 +115,21 @@ pub fn compile(
                         // ingress-nginx: the first Ingress naming a host gives its root location the
                         // Ingress's defaultBackend.
                         host_order.push(host.clone());
-                        let default = if semantics == Semantics::IngressNginx {
-                            default_route
+                        let (default, root_redirect) = if semantics == Semantics::IngressNginx {
+                            (default_route, options.redirect.location.clone())
                         } else {
-                            None
+                            (None, None)
                         };
-                        hosts.insert(
-                            host.clone(),
-                            HostBuild {
-                                default,
-                                root_ssl_redirect: options.ssl_redirect,
-                                ..HostBuild::default()
-                            },
-                        );
+                        let mut build = HostBuild {
+                            default,
+                            root_redirect,
+                            root_ssl_redirect: options.ssl_redirect,
+                            ..HostBuild::default()
+                        };
+                        build
+                            .app_roots
+                            .host_created(&id, options.redirect.app_root.as_ref());
+                        hosts.insert(host.clone(), build);
                     }
                     hosts.entry(host.clone()).or_default()
                 }
@@ -132,6 +138,13 @@ pub fn compile(
                     &mut hostless
                 }
             };
+            host_names.rule(
+                &id,
+                rule.host.as_deref(),
+                !rule.paths.is_empty(),
+                &options.hosts,
+                diags,
+            );
             for (j, p) in rule.paths.iter().enumerate() {
                 let field = format!("spec.rules[{i}].http.paths[{j}]");
                 let regex = match semantics {
@@ -203,11 +216,14 @@ pub fn compile(
                     }
                     continue;
                 }
+                build
+                    .app_roots
+                    .path(&id, &p.path, kind, options.redirect.app_root.as_ref());
                 routes.push(RouteInfo {
                     rewrite,
                     unenforced: options.unenforced.clone(),
                     issues_cookie: options.affinity.is_some(),
-                    policy: policy::build(options, settings),
+                    policy: policy::build(options, &info, settings),
                     ..info
                 });
                 let route = routes.len() - 1;
@@ -263,6 +279,7 @@ pub fn compile(
             }
         }
     }
+    let host_names = host_names.finish(|name| hosts.contains_key(name), diags);
     let mut exact_hosts = HashMap::new();
     let mut wildcard_hosts = HashMap::new();
     for host in host_order {
@@ -302,6 +319,7 @@ pub fn compile(
         max_path_bytes: settings.max_path_bytes,
         canaries,
         affinities,
+        host_names,
         tls,
         use_forwarded_headers: settings.use_forwarded_headers,
     }

@@ -5,6 +5,8 @@ mod access;
 mod affinity;
 mod canary;
 pub(crate) mod context;
+mod cors;
 pub(crate) mod decide;
+mod redirect;
 mod security;
 mod ssl_redirect;

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 upstream that answers every request with JSON describing what it received:
 //! `{"service": NAME, "method": ..., "path": ..., "headers": {lower-case name: value}}` (the values of a
 //! repeated header joined with ", "), plus `"endpoint": "ip:port"`, the address it listens on. A request
-//! carrying `x-echo-set-cookie: V` gets `Set-Cookie: V` back (an upstream's own cookie).
+//! carrying `x-echo-set-cookie: V` gets `Set-Cookie: V` back (an upstream's own cookie), one carrying
+//! `x-echo-response-header: Name: value` gets that header back.
 //! Used by the end-to-end tests and by the demo (`examples/demo_backends.rs`). Loopback only.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -115,11 +116,16 @@ fn serve(stream: TcpStream, service: &str) {
             .and_then(serde_json::Value::as_str)
             .map(|value| format!("set-cookie: {value}\r\n"))
             .unwrap_or_default();
+        let extra_header = headers
+            .get("x-echo-response-header")
+            .and_then(serde_json::Value::as_str)
+            .map(|value| format!("{value}\r\n"))
+            .unwrap_or_default();
         let body = serde_json::json!({"service": service, "endpoint": endpoint, "method": method,
                                       "path": path, "headers": headers})
         .to_string();
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}\r\n{}",
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}{extra_header}\r\n{}",
             body.len(),
             service,
             body
