@@ -661,6 +661,77 @@ fn checked_in_demo_config_is_a_fresh_render() {
 }
 
 #[test]
+fn explain_answers_preflights_redirects_and_aliases() {
+    const CORS: &str = "k8s/examples/cors.yaml";
+    let preflight = run(&[
+        "explain",
+        CORS,
+        "--url",
+        "http://api.example.com/v1/items",
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Origin: https://pr-7.preview.example.com",
+        "--json",
+    ]);
+    assert_eq!(preflight.code, 0, "{}", preflight.stderr);
+    let v: Value = serde_json::from_str(&preflight.stdout).unwrap();
+    assert_eq!(
+        (
+            &v["decision"],
+            &v["status"],
+            &v["reason"],
+            &v["request"]["method"]
+        ),
+        (
+            &Value::from("respond"),
+            &Value::from(204),
+            &Value::from("cors-preflight"),
+            &Value::from("OPTIONS")
+        )
+    );
+    assert_eq!(
+        v["replyHeaders"]["access-control-allow-origin"],
+        "https://pr-7.preview.example.com"
+    );
+    let www = run(&[
+        "explain",
+        CORS,
+        "--url",
+        "http://www.api.example.com/v1/items?a=1",
+    ]);
+    assert!(
+        www.stdout
+            .contains("decision: redirect 308 to http://api.example.com:80/v1/items?a=1"),
+        "{}",
+        www.stdout
+    );
+    let alias = run(&[
+        "explain",
+        CORS,
+        "--url",
+        "http://api.example.org/v1/items",
+        "-H",
+        "Origin: https://app.example.com",
+    ]);
+    for line in [
+        "host:     api.example.org: server-alias of api.example.com",
+        "response: access-control-allow-origin: https://app.example.com",
+        "response: access-control-max-age: 600",
+    ] {
+        assert!(alias.stdout.contains(line), "{line}: {}", alias.stdout);
+    }
+    let app_root = run(&["explain", SEEDS_YAML, "--url", "http://myproject.project.io/"]);
+    assert!(
+        app_root
+            .stdout
+            .contains("decision: redirect 302 to http://myproject.project.io/"),
+        "{}",
+        app_root.stdout
+    );
+}
+
+#[test]
 fn render_serves_tls_from_the_secrets_directory_or_says_why_not() {
     let dir = scratch("render-tls");
     let out_arg = dir.join("out").display().to_string();

@@ -13,7 +13,10 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     let mut headers = args.headers.clone();
     headers.extend(args.cookies.iter().map(|c| format!("Cookie: {c}")));
     let request = match RequestSpec::parse(&args.url, &headers) {
-        Ok(request) => request,
+        Ok(request) => RequestSpec {
+            method: args.method.clone(),
+            ..request
+        },
         Err(message) => {
             err(&format!("error: {message}"));
             return ExitCode::from(2);
@@ -47,6 +50,8 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
 /// The request as given on the command line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct RequestSpec {
+    /// `-X`/`--method` (GET by default).
+    pub method: String,
     pub scheme: String,
     pub authority: String,
     pub path: String,
@@ -102,6 +107,7 @@ impl RequestSpec {
             }
         }
         Ok(RequestSpec {
+            method: "GET".to_string(),
             scheme,
             authority,
             path,
@@ -112,6 +118,9 @@ impl RequestSpec {
     /// A header as the filter would read it: cookies joined with `; ` as HTTP/2 and nginx join them, the
     /// first value of any other repeated header.
     fn header(&self, name: &str) -> Option<String> {
+        if name == ":method" {
+            return Some(self.method.clone());
+        }
         let mut values = self
             .headers
             .iter()
@@ -133,7 +142,12 @@ impl RequestSpec {
     }
 
     fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme, self.authority, self.path)
+        let url = format!("{}://{}{}", self.scheme, self.authority, self.path);
+        if self.method == "GET" {
+            url
+        } else {
+            format!("{} {url}", self.method)
+        }
     }
 }
 
@@ -194,7 +208,7 @@ impl Explanation<'_> {
                 format!("decision: {status}, answered by the filter")
             }
         });
-        if let Decision::Respond { headers, .. } = self.decision {
+        if let Decision::Respond { headers, .. } | Decision::Redirect { headers, .. } = self.decision {
             for (name, value) in headers {
                 lines.push(format!("reply:    {name}: {value}"));
             }
@@ -257,6 +271,9 @@ impl Explanation<'_> {
                 } else {
                     lines.push(format!("header:   {name}: {value}"));
                 }
+            }
+            for (name, value) in &f.response_headers {
+                lines.push(format!("response: {name}: {value}"));
             }
             lines.push(format!(
                 "envoy:    {}: {} selects the cluster",
@@ -352,6 +369,11 @@ impl Explanation<'_> {
                 format!("{asked}: no rule names this host; the rules without host apply")
             }
             (HostMatch::None, _) => format!("{asked}: no rule for this host"),
+            (HostMatch::Alias, Some(rule)) => format!("{asked}: server-alias of {rule}"),
+            (HostMatch::Alias, None) => format!("{asked}: a server-alias name"),
+            (HostMatch::WwwCounterpart, _) => {
+                format!("{asked}: the www counterpart of a host with from-to-www-redirect")
+            }
         }
     }
 
@@ -366,7 +388,7 @@ impl Explanation<'_> {
             .collect();
         o.insert(
             "request".into(),
-            json!({"scheme": self.request.scheme, "authority": self.request.authority,
+            json!({"method": self.request.method, "scheme": self.request.scheme, "authority": self.request.authority,
                    "path": self.request.path, "headers": headers}),
         );
         let (decision, status) = match self.decision {
@@ -439,12 +461,8 @@ impl Explanation<'_> {
                     json!(f.path.as_deref().unwrap_or(&self.request.path)),
                 );
                 o.insert("pathRewritten".into(), json!(f.path.is_some()));
-                let set: Map<String, Value> = f
-                    .headers
-                    .iter()
-                    .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
-                    .collect();
-                o.insert("upstreamHeaders".into(), Value::Object(set));
+                o.insert("upstreamHeaders".into(), header_object(&f.headers));
+                o.insert("responseHeaders".into(), header_object(&f.response_headers));
                 let (cluster, location) = super::explain_upstream::json(self.table, f.cluster, self.route());
                 o.insert("clusterSettings".into(), cluster);
                 o.insert("location".into(), location);
@@ -456,20 +474,28 @@ impl Explanation<'_> {
                     },
                 );
             }
-            Decision::Redirect { location, .. } => {
+            Decision::Redirect {
+                location, headers, ..
+            } => {
                 o.insert("location".into(), json!(location));
+                o.insert("replyHeaders".into(), header_object(headers));
             }
             Decision::Respond { headers, .. } => {
-                let set: Map<String, Value> = headers
-                    .iter()
-                    .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
-                    .collect();
-                o.insert("replyHeaders".into(), Value::Object(set));
+                o.insert("replyHeaders".into(), header_object(headers));
             }
             Decision::NotFound(_) | Decision::Reject { .. } => {}
         }
         Value::Object(o)
     }
+}
+
+fn header_object(headers: &[(&'static str, String)]) -> Value {
+    Value::Object(
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn host_match_name(host: HostMatch) -> &'static str {
@@ -478,6 +504,8 @@ fn host_match_name(host: HostMatch) -> &'static str {
         HostMatch::Wildcard => "wildcard",
         HostMatch::Hostless => "hostless",
         HostMatch::None => "none",
+        HostMatch::Alias => "alias",
+        HostMatch::WwwCounterpart => "www-counterpart",
     }
 }
 
@@ -501,6 +529,11 @@ pub(super) fn reason_name(reason: Reason) -> &'static str {
         Reason::SourceDenied => "source-denied",
         Reason::Unauthorized => "unauthorized",
         Reason::BodyTooLarge => "body-too-large",
+        Reason::AppRoot => "app-root",
+        Reason::WwwRedirect => "from-to-www-redirect",
+        Reason::PermanentRedirect => "permanent-redirect",
+        Reason::TemporalRedirect => "temporal-redirect",
+        Reason::CorsPreflight => "cors-preflight",
     }
 }
 
@@ -544,6 +577,17 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
              password of the auth-secret: 401"
         }
         Reason::BodyTooLarge => "the declared Content-Length is over proxy-body-size (or settings.proxyBodySize): 413",
+        Reason::AppRoot => "the path is / and an Ingress of the host sets app-root: 302 to the application's root",
+        Reason::WwwRedirect => {
+            "the host is the www counterpart (or the name without www.) of a host whose Ingress sets \
+             from-to-www-redirect: 308 to that host"
+        }
+        Reason::PermanentRedirect => "the route's Ingress sets permanent-redirect",
+        Reason::TemporalRedirect => "the route's Ingress sets temporal-redirect",
+        Reason::CorsPreflight => {
+            "an OPTIONS request from an allowed origin to a route with enable-cors: the CORS preflight is \
+             answered 204 without reaching the backend"
+        }
     }
 }
 

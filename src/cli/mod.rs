@@ -75,6 +75,9 @@ pub struct ExplainArgs {
     /// A request cookie, 'name=value' (repeatable; the same as -H 'Cookie: name=value').
     #[arg(long = "cookie", value_name = "NAME=VALUE")]
     cookies: Vec<String>,
+    /// The request method (a CORS preflight is an OPTIONS request).
+    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
+    method: String,
     /// Backend endpoints, as for `render envoy` (persistent session affinity needs them).
     #[arg(long, value_name = "FILE")]
     endpoints: Option<String>,

@@ -2,11 +2,13 @@
 //! element, and one regex for all regex paths. Building them (`build_host`) and finding the best match
 //! for a request path (`HostTable::find`).
 
+use super::app_root::AppRoots;
 use super::prefix_trie::PrefixTrie;
 use super::regex_paths::{check_pattern, Groups, RegexBudget, RegexMatch, RegexPaths};
 use crate::decide::ssl_redirect::SslRedirect;
 use crate::decide::{Reason, RouteId, RouteInfo};
 use crate::diagnostics::Diagnostics;
+use crate::model::annotations::redirect::LocationRedirect;
 use crate::model::ingress::PathType;
 use crate::model::settings::Semantics;
 use crate::work;
@@ -19,6 +21,11 @@ pub struct HostTable {
     regex: Option<RegexPaths>,
     /// ingress-nginx: `spec.defaultBackend` of the first Ingress naming the host (its root location).
     pub(crate) default: Option<RouteId>,
+    /// `app-root`: `/` answers 302 to this path before any path is matched.
+    pub(crate) app_root: Option<String>,
+    /// ingress-nginx: the permanent/temporal redirect of the first Ingress naming the host, which its root
+    /// location carries: a path no rule matches answers it (instead of the 404).
+    pub(crate) root_redirect: Option<LocationRedirect>,
     /// ingress-nginx: the redirect options of the host's root location (the first Ingress naming the host),
     /// which answers a request no path matches.
     pub(crate) root_ssl_redirect: SslRedirect,
@@ -119,6 +126,8 @@ pub(super) struct HostBuild {
     /// Any Ingress of this host forces regex matching for the whole host (ingress-nginx).
     pub(super) host_regex: bool,
     pub(super) default: Option<RouteId>,
+    pub(super) app_roots: AppRoots,
+    pub(super) root_redirect: Option<LocationRedirect>,
     /// The redirect options of the first Ingress naming the host.
     pub(super) root_ssl_redirect: SslRedirect,
 }
@@ -133,6 +142,8 @@ pub(super) fn build_host(
 ) -> Option<HostTable> {
     let mut table = HostTable {
         default: build.default,
+        app_root: build.app_roots.choose(host, diags),
+        root_redirect: build.root_redirect,
         root_ssl_redirect: build.root_ssl_redirect,
         ..HostTable::default()
     };

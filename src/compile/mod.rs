@@ -6,8 +6,10 @@
 //! with the number of rules.
 
 mod affinity;
+mod app_root;
 mod canary;
 pub mod cluster;
+mod host_names;
 mod host_table;
 mod policy;
 pub mod prefix_trie;
@@ -18,6 +20,7 @@ mod upstream;
 use affinity::AffinityBuild;
 pub use affinity::Endpoints;
 use canary::PrimaryIndex;
+use host_names::HostNamesBuild;
 use host_table::{build_host, Candidate, HostBuild};
 pub(crate) use host_table::{HostTable, PathMatch};
 use upstream::UpstreamBuild;
@@ -75,6 +78,7 @@ pub fn compile(
     let mut primaries = PrimaryIndex::default();
     let mut affinity = AffinityBuild::default();
     let mut upstream = UpstreamBuild::default();
+    let mut host_names = HostNamesBuild::default();
 
     for (ingress, options) in &served {
         let id = ingress.id();
@@ -82,7 +86,7 @@ pub fn compile(
             let info = default_backend_info(ingress, b, settings, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
-                policy: policy::build(options, settings),
+                policy: policy::build(options, &info, settings),
                 ..info
             });
             Some(routes.len() - 1)
@@ -117,19 +121,21 @@ pub fn compile(
                         // ingress-nginx: the first Ingress naming a host gives its root location the
                         // Ingress's defaultBackend.
                         host_order.push(host.clone());
-                        let default = if semantics == Semantics::IngressNginx {
-                            default_route
+                        let (default, root_redirect) = if semantics == Semantics::IngressNginx {
+                            (default_route, options.redirect.location.clone())
                         } else {
-                            None
+                            (None, None)
                         };
-                        hosts.insert(
-                            host.clone(),
-                            HostBuild {
-                                default,
-                                root_ssl_redirect: options.ssl_redirect,
-                                ..HostBuild::default()
-                            },
-                        );
+                        let mut build = HostBuild {
+                            default,
+                            root_redirect,
+                            root_ssl_redirect: options.ssl_redirect,
+                            ..HostBuild::default()
+                        };
+                        build
+                            .app_roots
+                            .host_created(&id, options.redirect.app_root.as_ref());
+                        hosts.insert(host.clone(), build);
                     }
                     hosts.entry(host.clone()).or_default()
                 }
@@ -138,6 +144,13 @@ pub fn compile(
                     &mut hostless
                 }
             };
+            host_names.rule(
+                &id,
+                rule.host.as_deref(),
+                !rule.paths.is_empty(),
+                &options.hosts,
+                diags,
+            );
             for (j, p) in rule.paths.iter().enumerate() {
                 let field = format!("spec.rules[{i}].http.paths[{j}]");
                 let regex = match semantics {
@@ -209,11 +222,14 @@ pub fn compile(
                     }
                     continue;
                 }
+                build
+                    .app_roots
+                    .path(&id, &p.path, kind, options.redirect.app_root.as_ref());
                 routes.push(RouteInfo {
                     rewrite,
                     unenforced: options.unenforced.clone(),
                     issues_cookie: options.affinity.is_some(),
-                    policy: policy::build(options, settings),
+                    policy: policy::build(options, &info, settings),
                     ..info
                 });
                 let route = routes.len() - 1;
@@ -285,6 +301,7 @@ pub fn compile(
             }
         }
     }
+    let host_names = host_names.finish(|name| hosts.contains_key(name), diags);
     let mut exact_hosts = HashMap::new();
     let mut wildcard_hosts = HashMap::new();
     for host in host_order {
@@ -326,6 +343,7 @@ pub fn compile(
         affinities,
         cluster_settings: upstream.cluster_settings,
         location_profiles: upstream.profiles,
+        host_names,
         tls,
         use_forwarded_headers: settings.use_forwarded_headers,
     }

@@ -5,14 +5,18 @@ pub mod basic_auth;
 pub mod body_size;
 pub mod canary;
 pub mod cookie;
+pub mod cors;
+pub mod host_names;
 pub mod htpasswd;
 pub mod policy;
+pub mod redirect;
 pub mod request_host;
 pub mod request_path;
 pub mod rewrite;
 pub mod source_range;
 pub mod ssl_redirect;
 pub mod upstream;
+pub mod upstream_host;
 
 use crate::compile::regex_paths::Groups;
 use crate::compile::tls::TlsHosts;
@@ -25,6 +29,7 @@ use crate::model::settings::Semantics;
 use crate::work;
 use affinity::{Affinity, AffinityId, ResponseWork, Session};
 use canary::{Canary, CanaryChoice, CanaryId};
+use host_names::{HostKey, HostNames};
 use ssl_redirect::SslRedirect;
 use std::collections::HashMap;
 
@@ -144,6 +149,10 @@ pub enum HostMatch {
     Hostless,
     /// No rules for this host.
     None,
+    /// A `server-alias` name of a rule host.
+    Alias,
+    /// The `www.` counterpart of a rule host with `from-to-www-redirect` (or the name without `www.`).
+    WwwCounterpart,
 }
 
 /// Why the decision was taken (for counters, logs and `explain`).
@@ -181,6 +190,16 @@ pub enum Reason {
     Unauthorized,
     /// The declared body is longer than `proxy-body-size`: 413.
     BodyTooLarge,
+    /// `app-root`: `/` of the host answers 302 to the application's root.
+    AppRoot,
+    /// `from-to-www-redirect`: the `www.` counterpart of a host answers 308 to the host.
+    WwwRedirect,
+    /// `permanent-redirect` of the route's Ingress.
+    PermanentRedirect,
+    /// `temporal-redirect` of the route's Ingress.
+    TemporalRedirect,
+    /// `enable-cors`: an `OPTIONS` request from an allowed origin answers 204 with the CORS headers.
+    CorsPreflight,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +241,8 @@ pub enum Decision<'t> {
     Redirect {
         status: u16,
         location: String,
+        /// Headers of the reply besides `Location` (CORS).
+        headers: Vec<(&'static str, String)>,
         trace: Trace,
     },
     /// Answer 404: nothing matched and there is no default backend.
@@ -254,6 +275,15 @@ pub fn reply_body(status: u16) -> &'static str {
 }
 
 impl Decision<'_> {
+    /// The decision with `extra` (the CORS headers) added to the headers of its reply, if it is a local
+    /// reply that carries headers.
+    pub(crate) fn with_reply_headers(mut self, extra: &mut Vec<(&'static str, String)>) -> Self {
+        if let Decision::Redirect { headers, .. } | Decision::Respond { headers, .. } = &mut self {
+            headers.append(extra);
+        }
+        self
+    }
+
     pub fn trace(&self) -> Trace {
         match self {
             Decision::Forward(f) => f.trace,
@@ -287,6 +317,8 @@ pub struct RouteTable {
     /// The distinct per-location Envoy route settings (timeouts, error pages); routes name theirs in their
     /// policy.
     pub(crate) location_profiles: Vec<upstream::LocationProfile>,
+    /// `server-alias` names and `from-to-www-redirect` counterparts.
+    pub(crate) host_names: HostNames,
     /// The hosts with TLS (ssl-redirect's default) and their certificates.
     pub(crate) tls: TlsHosts,
     /// `settings.useForwardedHeaders`: trust `X-Forwarded-Proto` and `X-Forwarded-Host`.
@@ -397,6 +429,9 @@ impl RouteTable {
             };
         };
         let host = route_host(request.authority);
+        if let Some(to) = self.host_names.www_target(&host) {
+            return redirect::www_redirect(request, to, self.use_forwarded_headers, ctx);
+        }
         let candidates = self.host_tables(&host);
         let mut first_host = HostMatch::None;
         let target = Target {
@@ -410,6 +445,10 @@ impl RouteTable {
         for (host_match, table) in candidates.iter().flatten() {
             if first_host == HostMatch::None {
                 first_host = *host_match;
+            }
+            // app-root: a server-level rewrite, before any location is chosen.
+            if let (Some(app_root), "/") = (&table.app_root, path.as_str()) {
+                return redirect::app_root_redirect(request, app_root, *host_match);
             }
             match table.find(path.as_str(), self.semantics) {
                 PathMatch::Route(id, reason, regex) => {
@@ -430,6 +469,7 @@ impl RouteTable {
                     return Decision::Redirect {
                         status: 301,
                         location,
+                        headers: Vec::new(),
                         trace: trace(*host_match, None, Reason::TrailingSlashRedirect),
                     };
                 }
@@ -445,6 +485,14 @@ impl RouteTable {
                                 None,
                                 ctx,
                             );
+                        }
+                        // Its permanent/temporal redirect comes before the 404.
+                        if let Some(root) = &table.root_redirect {
+                            let answer = redirect::location_redirect(root, &target);
+                            let trace = trace(*host_match, None, Reason::NoMatchingPath);
+                            if let Some(decision) = answer.into_decision(trace, &mut Vec::new()) {
+                                return decision;
+                            }
                         }
                         if *host_match != HostMatch::Hostless {
                             // The host's root location answers: it redirects to HTTPS first.
@@ -475,7 +523,11 @@ impl RouteTable {
     /// wildcard, else the catch-all); the kubernetes profile falls through exact -> wildcard -> host-less.
     fn host_tables(&self, host: &str) -> [Option<(HostMatch, &HostTable)>; 3] {
         work::add(host.len());
-        let exact = self.exact_hosts.get(host).map(|t| (HostMatch::Exact, t));
+        let exact = self
+            .exact_hosts
+            .get(host)
+            .map(|t| (HostMatch::Exact, t))
+            .or_else(|| self.alias_table(host).map(|t| (HostMatch::Alias, t)));
         let mut wildcard = wildcard_parent(host)
             .and_then(|parent| {
                 work::add(parent.len());
@@ -492,6 +544,14 @@ impl RouteTable {
             self.hostless.as_ref().map(|t| (HostMatch::Hostless, t))
         };
         [exact, wildcard, hostless]
+    }
+
+    /// The rules a `server-alias` name leads to.
+    fn alias_table(&self, host: &str) -> Option<&HostTable> {
+        match self.host_names.alias(host)? {
+            HostKey::Exact(name) => self.exact_hosts.get(name),
+            HostKey::Wildcard(parent) => self.wildcard_hosts.get(parent),
+        }
     }
 
     fn forward(
@@ -515,7 +575,7 @@ impl RouteTable {
         let mut response_headers = Vec::new();
         if let Some(policy) = &route.policy {
             let before = policy.before_rewrite(target, ctx, &mut response_headers);
-            if let Some(answer) = before.into_decision(trace(host, Some(id), reason)) {
+            if let Some(answer) = before.into_decision(trace(host, Some(id), reason), &mut response_headers) {
                 return answer;
             }
         }
@@ -526,7 +586,7 @@ impl RouteTable {
             .as_ref()
             .map_or(SslRedirect::DEFAULT, |p| p.ssl_redirect);
         if let Some(redirect) = self.ssl_redirect(ssl, &route.path, target, host, Some(id), ctx) {
-            return redirect;
+            return redirect.with_reply_headers(&mut response_headers);
         }
         let mut headers = Vec::new();
         let new_path = match route.rewrite.as_ref().map(|r| r.apply(groups)) {
@@ -556,7 +616,7 @@ impl RouteTable {
         if let Some(policy) = &route.policy {
             let after =
                 policy.after_rewrite(target, ctx, &mut headers, &mut response_headers, &mut properties);
-            if let Some(answer) = after.into_decision(trace(host, Some(id), reason)) {
+            if let Some(answer) = after.into_decision(trace(host, Some(id), reason), &mut response_headers) {
                 return answer;
             }
         }

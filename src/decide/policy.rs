@@ -17,16 +17,25 @@
 
 use super::basic_auth::BasicAuth;
 use super::body_size::BodyLimit;
+use super::cors::{Cors, CorsAnswer};
 use super::source_range::SourceRanges;
 use super::ssl_redirect::SslRedirect;
 use super::upstream::UpstreamLocation;
-use super::{Decision, Reason, RequestContext, Target, Trace};
+use super::upstream_host::UpstreamHost;
+use super::{redirect, Decision, Reason, RequestContext, Target, Trace};
+use crate::model::annotations::redirect::LocationRedirect;
 
 /// The location rules of one route. Each family lives in its own module and adds its field here.
 #[derive(Debug, Default)]
 pub struct Policy {
     /// Per-location Envoy settings (timeouts, error pages): which profile route serves the location.
     pub upstream: Option<UpstreamLocation>,
+    /// `enable-cors`.
+    pub(crate) cors: Option<Cors>,
+    /// `permanent-redirect` / `temporal-redirect`.
+    pub(crate) redirect: Option<LocationRedirect>,
+    /// `upstream-vhost`.
+    pub(crate) upstream_host: Option<UpstreamHost>,
     /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash` (a route without a policy has the
     /// defaults).
     pub ssl_redirect: SslRedirect,
@@ -59,29 +68,36 @@ pub enum Outcome {
 
 impl Outcome {
     /// The decision that ends the request, if the phase ended it; `trace` is the route's, its reason
-    /// replaced by the phase's.
-    pub(crate) fn into_decision<'t>(self, trace: Trace) -> Option<Decision<'t>> {
-        match self {
-            Outcome::Continue => None,
+    /// replaced by the phase's. The response headers earlier phases collected (CORS) go with the answer,
+    /// as nginx adds them to every response of the location from the rewrite phase on.
+    pub(crate) fn into_decision<'t>(
+        self,
+        trace: Trace,
+        response_headers: &mut Vec<(&'static str, String)>,
+    ) -> Option<Decision<'t>> {
+        let decision = match self {
+            Outcome::Continue => return None,
             Outcome::Respond {
                 status,
                 headers,
                 reason,
-            } => Some(Decision::Respond {
+            } => Decision::Respond {
                 status,
                 headers,
                 trace: Trace { reason, ..trace },
-            }),
+            },
             Outcome::Redirect {
                 status,
                 location,
                 reason,
-            } => Some(Decision::Redirect {
+            } => Decision::Redirect {
                 status,
                 location,
+                headers: Vec::new(),
                 trace: Trace { reason, ..trace },
-            }),
-        }
+            },
+        };
+        Some(decision.with_reply_headers(response_headers))
     }
 }
 
@@ -89,6 +105,9 @@ impl Policy {
     /// Whether any rule is set (a policy with none is not stored).
     pub fn is_empty(&self) -> bool {
         self.upstream.is_none()
+            && self.cors.is_none()
+            && self.redirect.is_none()
+            && self.upstream_host.is_none()
             && self.ssl_redirect == SslRedirect::DEFAULT
             && self.body_limit.is_none()
             && self.source_ranges.is_none()
@@ -99,15 +118,32 @@ impl Policy {
     /// `response_headers` collects what the response will carry (CORS).
     pub(crate) fn before_rewrite(
         &self,
-        _target: &Target<'_, '_>,
+        target: &Target<'_, '_>,
         ctx: &mut dyn RequestContext,
-        _response_headers: &mut Vec<(&'static str, String)>,
+        response_headers: &mut Vec<(&'static str, String)>,
     ) -> Outcome {
+        // find-config: the body limit answers before the rewrite phase, without CORS headers.
         if let Some(limit) = self.body_limit {
             let outcome = limit.check(ctx);
             if !matches!(outcome, Outcome::Continue) {
                 return outcome;
             }
+        }
+        if let Some(cors) = &self.cors {
+            match cors.answer(ctx) {
+                CorsAnswer::Preflight(headers) => {
+                    return Outcome::Respond {
+                        status: 204,
+                        headers,
+                        reason: Reason::CorsPreflight,
+                    }
+                }
+                CorsAnswer::Headers(headers) => response_headers.extend(headers),
+                CorsAnswer::None => {}
+            }
+        }
+        if let Some(location) = &self.redirect {
+            return redirect::location_redirect(location, target);
         }
         Outcome::Continue
     }
@@ -140,6 +176,10 @@ impl Policy {
         if let Some(upstream) = &self.upstream {
             let original_uri = format!("{}{}", target.raw_path, target.query);
             upstream.apply(&original_uri, headers, properties);
+        }
+        // Last: it only matters for a request that goes upstream.
+        if let Some(host) = &self.upstream_host {
+            headers.push((":authority", host.value(target)));
         }
         Outcome::Continue
     }

@@ -117,6 +117,7 @@ impl RouteTable {
         Some(Decision::Redirect {
             status: HTTP_REDIRECT_CODE,
             location,
+            headers: Vec::new(),
             trace: trace(host, route, reason),
         })
     }

@@ -268,9 +268,16 @@ fn route(shared: &Shared, end_of_stream: bool) -> (Action, ForResponse, Option<B
                 local_reply(500, "internal error\n")
             }
         },
-        Decision::Redirect { status, location, .. } => {
+        Decision::Redirect {
+            status,
+            location,
+            headers,
+            ..
+        } => {
             counters.increment(Counter::Redirected);
-            send(u32::from(status), &[("location", location.as_str())], &[])
+            let mut all = vec![("location", location.as_str())];
+            all.extend(headers.iter().map(|(n, v)| (*n, v.as_str())));
+            send(u32::from(status), &all, &[])
         }
         Decision::NotFound(_) => {
             counters.increment(Counter::NotFound);
@@ -287,7 +294,9 @@ fn route(shared: &Shared, end_of_stream: bool) -> (Action, ForResponse, Option<B
                 Counter::Answered
             });
             let mut all: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            all.push(("content-type", "text/plain"));
+            if !all.iter().any(|(n, _)| *n == "content-type") {
+                all.push(("content-type", "text/plain"));
+            }
             send(u32::from(status), &all, reply_body(status).as_bytes())
         }
     };

@@ -1,7 +1,11 @@
 //! A small HTTP/1.1 upstream that answers every request with JSON describing what it received:
 //! `{"service": NAME, "method": ..., "path": ..., "headers": {lower-case name: value}}` (the values of a
 //! repeated header joined with ", "), plus `"endpoint": "ip:port"`, the address it listens on. A request
-//! carrying `x-echo-set-cookie: V` gets `Set-Cookie: V` back (an upstream's own cookie).
+//! carrying `x-echo-set-cookie: V` gets `Set-Cookie: V` back (an upstream's own cookie), one carrying
+//! `x-echo-response-header: Name: value` gets that header back. Query parameters shape the answer:
+//! `echo-status=N` answers with status N, `echo-delay-ms=N` waits N ms before answering, `echo-drip-ms=N`
+//! sends the body in three parts N ms apart (a slow upstream). A request with `Upgrade` gets
+//! `101 Switching Protocols` (with `x-echo-service`), then the connection is closed.
 //! Used by the end-to-end tests and by the demo (`examples/demo_backends.rs`). Loopback only.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -131,6 +135,11 @@ fn serve(stream: TcpStream, service: &str) {
             let _ = writer.write_all(head.as_bytes());
             return;
         }
+        let extra_header = headers
+            .get("x-echo-response-header")
+            .and_then(serde_json::Value::as_str)
+            .map(|value| format!("{value}\r\n"))
+            .unwrap_or_default();
         let status = query_number(&path, "echo-status").unwrap_or(200);
         let drip = query_number(&path, "echo-drip-ms").map(Duration::from_millis);
         if let Some(delay) = query_number(&path, "echo-delay-ms") {
@@ -140,7 +149,7 @@ fn serve(stream: TcpStream, service: &str) {
                                       "path": path, "headers": headers})
         .to_string();
         let head = format!(
-            "HTTP/1.1 {status} Echo\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}\r\n",
+            "HTTP/1.1 {status} Echo\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-echo-service: {}\r\n{set_cookie}{extra_header}\r\n",
             body.len(),
             service,
         );

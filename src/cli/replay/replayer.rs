@@ -267,11 +267,10 @@ impl<'t> Replayer<'t> {
                     _ => Ok(None),
                 }
             }
-            (Old::Local { status }, Decision::Reject { status: ours, .. })
-                if status.is_none_or(|s| s == *ours) =>
-            {
-                Ok(None)
-            }
+            (
+                Old::Local { status },
+                Decision::Reject { status: ours, .. } | Decision::Respond { status: ours, .. },
+            ) if status.is_none_or(|s| s == *ours) => Ok(None),
             (Old::Local { status: None }, Decision::Redirect { .. }) => Ok(None),
             (old, new) => {
                 let cause = match (old, new) {

@@ -12,13 +12,18 @@
 //! Every other ingress-nginx annotation is warned about as not yet supported, never
 //! dropped silently. On a canary Ingress only the canary and affinity annotations count: the rest come
 //! from the primary Ingress, as ingress-nginx documents.
+//!
+//! Redirects ([`redirect`]), host names ([`hosts`]) and CORS ([`cors`]) have a module each.
 
 pub mod access;
 pub mod affinity;
 pub mod auth;
 pub mod body_size;
 pub mod canary;
+pub mod cors;
 pub mod error_pages;
+pub mod hosts;
+pub mod redirect;
 pub mod ssl_redirect;
 pub mod upstream;
 
@@ -31,7 +36,10 @@ use crate::model::ingress::Ingress;
 use crate::model::secret::Secrets;
 use affinity::AffinityOptions;
 use canary::CanaryOptions;
+use cors::CorsOptions;
 use error_pages::ErrorPageOptions;
+use hosts::HostOptions;
+use redirect::RedirectOptions;
 use std::collections::BTreeMap;
 use upstream::UpstreamOptions;
 
@@ -62,6 +70,12 @@ pub struct IngressOptions {
     pub upstream: UpstreamOptions,
     /// `custom-http-errors`, `default-backend`.
     pub error_pages: ErrorPageOptions,
+    /// `app-root`, `permanent-redirect`, `temporal-redirect` (+ codes).
+    pub redirect: RedirectOptions,
+    /// `server-alias`, `from-to-www-redirect`, `upstream-vhost`.
+    pub hosts: HostOptions,
+    /// `enable-cors` and the `cors-*` settings.
+    pub cors: Option<CorsOptions>,
     /// `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash`.
     pub ssl_redirect: SslRedirect,
 }
@@ -75,28 +89,17 @@ impl IngressOptions {
 
 /// Annotations this project does not implement yet (ingress-nginx names, without the prefix).
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "app-root",
     "connection-proxy-header",
-    "cors-allow-credentials",
-    "cors-allow-headers",
-    "cors-allow-methods",
-    "cors-allow-origin",
-    "cors-expose-headers",
-    "cors-max-age",
     "custom-headers",
     "enable-access-log",
-    "enable-cors",
     "enable-opentelemetry",
     "enable-rewrite-log",
-    "from-to-www-redirect",
     "http2-push-preload",
     "load-balance",
     "mirror-host",
     "mirror-request-body",
     "mirror-target",
     "opentelemetry-trust-incoming-span",
-    "permanent-redirect",
-    "permanent-redirect-code",
     "proxy-buffer-size",
     "proxy-buffering",
     "proxy-buffers-number",
@@ -110,6 +113,7 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-redirect-from",
     "proxy-redirect-to",
     "proxy-request-buffering",
+    "relative-redirects",
     "proxy-ssl-ciphers",
     "proxy-ssl-name",
     "proxy-ssl-protocols",
@@ -117,16 +121,12 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "proxy-ssl-server-name",
     "proxy-ssl-verify",
     "proxy-ssl-verify-depth",
-    "server-alias",
     "ssl-ciphers",
     "ssl-passthrough",
     "ssl-prefer-server-ciphers",
-    "temporal-redirect",
-    "temporal-redirect-code",
     "upstream-hash-by",
     "upstream-hash-by-subset",
     "upstream-hash-by-subset-size",
-    "upstream-vhost",
 ];
 
 /// Annotations that restrict who may reach a path or how, besides every `auth-*` and `limit-*` one.
@@ -284,11 +284,17 @@ pub fn parse(ingress: &Ingress, secrets: &Secrets, diags: &mut Diagnostics) -> I
         basic_auth,
         body_limit,
         unenforced,
+        redirect: RedirectOptions::default(),
+        hosts: HostOptions::default(),
+        cors: None,
         ssl_redirect: SslRedirect::DEFAULT,
     };
     if options.canary.is_none() {
         options.upstream = upstream::parse(&a, diags);
         options.error_pages = error_pages::parse(&a, diags);
+        options.redirect = redirect::parse(&a, !ingress.rules.is_empty(), diags);
+        options.hosts = hosts::parse(&a, diags);
+        options.cors = cors::parse(&a, diags);
     }
     for (&name, &value) in &a.values {
         let key = format!("{PREFIX}{name}");
@@ -304,7 +310,13 @@ pub fn parse(ingress: &Ingress, secrets: &Secrets, diags: &mut Diagnostics) -> I
             );
             continue;
         }
-        if access::NAMES.contains(&name) || auth::NAMES.contains(&name) || name == body_size::NAME {
+        if access::NAMES.contains(&name)
+            || auth::NAMES.contains(&name)
+            || name == body_size::NAME
+            || [redirect::NAMES, hosts::NAMES, cors::NAMES]
+                .iter()
+                .any(|names| names.contains(&name))
+        {
             continue;
         }
         match name {
@@ -374,6 +386,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
     use wasm_bindgen_test::wasm_bindgen_test;
 
+    /// An Ingress with these annotations and one rule (host `h`, no paths).
     pub(crate) fn ingress(annotations: &[(&str, &str)]) -> Ingress {
         Ingress {
             namespace: "ns".into(),
@@ -385,7 +398,10 @@ pub(crate) mod tests {
                 .collect::<BTreeMap<_, _>>(),
             class: None,
             default_backend: None,
-            rules: vec![],
+            rules: vec![crate::model::ingress::Rule {
+                host: Some("h".into()),
+                paths: vec![],
+            }],
             tls: vec![],
         }
     }
@@ -394,6 +410,13 @@ pub(crate) mod tests {
         let mut d = Diagnostics::default();
         let o = parse(&ingress(a), &Secrets::default(), &mut d);
         (o, d.into_vec().iter().map(|d| d.to_string()).collect())
+    }
+
+    /// [`parse_all`] with the annotations named without the prefix.
+    pub(crate) fn parse_named(a: &[(&str, &str)]) -> (IngressOptions, Vec<String>) {
+        let keyed: Vec<(String, &str)> = a.iter().map(|(k, v)| (format!("{PREFIX}{k}"), *v)).collect();
+        let pairs: Vec<(&str, &str)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        parse_all(&pairs)
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -428,7 +451,7 @@ pub(crate) mod tests {
         let mut d = Diagnostics::default();
         parse(
             &ingress(&[
-                ("nginx.ingress.kubernetes.io/app-root", "/app"),
+                ("nginx.ingress.kubernetes.io/proxy-buffering", "on"),
                 (
                     "nginx.ingress.kubernetes.io/configuration-snippet",
                     "more_set_headers x;",
@@ -441,8 +464,8 @@ pub(crate) mod tests {
         let v = d.into_vec();
         assert!(v.iter().all(|d| !d.is_error()));
         assert_eq!(v.len(), 3);
-        assert!(v[0].message.contains("not yet supported"));
-        assert!(v[1].message.contains("never supported"));
+        assert!(v[0].message.contains("never supported"));
+        assert!(v[1].message.contains("not yet supported"));
         assert!(v[2].message.contains("unknown ingress-nginx annotation"));
     }
 
