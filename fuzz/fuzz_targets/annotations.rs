@@ -1,0 +1,163 @@
+//! Arbitrary annotations on a real Ingress (one of the examples), through the loader.
+//!
+//! Input: a first line `<example number> [kubernetes]`, then one annotation per line, `key: value`
+//! (`\n` in a value is a newline; a key without `/` gets the `nginx.ingress.kubernetes.io/` prefix), and
+//! optionally `request <authority> <path>`. Checks: never panics; no ingress-nginx annotation is dropped
+//! silently (each unsupported one gets a diagnostic naming it); invalid booleans and templates are
+//! errors; an Ingress with an access annotation that is not enforced fails closed on every route and
+//! an Ingress without one on none; a canary Ingress serves nothing; decisions keep `decision::check`.
+#![no_main]
+
+use ingress_wasm::config::{load, plugin_config};
+use ingress_wasm::decide::rewrite::Template;
+use ingress_wasm::model::annotations::{parse_bool, snippet_access_directive, PREFIX};
+use ingress_wasm::Request;
+use ingress_wasm_fuzz::{decision, examples};
+use libfuzzer_sys::fuzz_target;
+use serde_json::{json, Map, Value};
+
+/// Supported annotations: every other ingress-nginx annotation must be warned about.
+const SUPPORTED: &[&str] = &["rewrite-target", "x-forwarded-prefix", "use-regex", "canary"];
+
+/// ingress-nginx annotations that restrict who may reach a path, or how (besides `auth-*`, `limit-*`).
+const ACCESS: &[&str] = &[
+    "whitelist-source-range",
+    "allowlist-source-range",
+    "denylist-source-range",
+    "satisfy",
+    "global-rate-limit",
+    "global-rate-limit-window",
+    "global-rate-limit-key",
+    "global-rate-limit-ignored-cidrs",
+    "enable-modsecurity",
+    "enable-owasp-core-rules",
+    "modsecurity-snippet",
+    "modsecurity-transaction-id",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let kubernetes = header.contains("kubernetes");
+    let example = header
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut annotations = Map::new();
+    let mut request = None;
+    for line in lines {
+        if let Some(rest) = line.strip_prefix("request ") {
+            request = rest.split_once(' ');
+            continue;
+        }
+        let (key, value) = line
+            .split_once(':')
+            .map_or((line, ""), |(k, v)| (k, v.strip_prefix(' ').unwrap_or(v)));
+        let key = if key.contains('/') {
+            key.to_string()
+        } else {
+            format!("{PREFIX}{key}")
+        };
+        annotations.insert(key, Value::String(value.replace("\\n", "\n")));
+    }
+    let bases = examples::ingresses();
+    let mut ingress = bases[example % bases.len()].clone();
+    ingress["metadata"]["annotations"] = Value::Object(annotations.clone());
+    ingress["spec"]["ingressClassName"] = json!("nginx");
+    let id = format!(
+        "{}/{}",
+        ingress["metadata"]["namespace"].as_str().unwrap_or("default"),
+        ingress["metadata"]["name"].as_str().unwrap_or("")
+    );
+    let semantics = if kubernetes { "kubernetes" } else { "ingress-nginx" };
+    let config = plugin_config(vec![ingress], Some(json!({"semantics": semantics})));
+    let result = load(config.to_string().as_bytes());
+    let diagnostics = match &result {
+        Ok(c) => c.warnings.clone(),
+        Err(d) => d.clone(),
+    };
+    let about = |key: &str, error: bool| {
+        let field = format!("metadata.annotations.{key}");
+        diagnostics
+            .iter()
+            .any(|d| d.object == id && d.field == field && (!error || d.is_error()))
+    };
+
+    let mut denied = false;
+    let mut canary = false;
+    for (key, value) in &annotations {
+        let Some(name) = key.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let value = value.as_str().unwrap_or("").trim();
+        if !SUPPORTED.contains(&name) {
+            assert!(about(key, false), "annotation {key:?} dropped without a word");
+        }
+        match name {
+            "use-regex" | "canary" if parse_bool(value).is_none() => {
+                assert!(
+                    about(key, true),
+                    "{key}: {value:?} is not a boolean, yet no error"
+                )
+            }
+            "rewrite-target" | "x-forwarded-prefix"
+                if !value.is_empty() && Template::parse(value).is_err() =>
+            {
+                assert!(
+                    about(key, true),
+                    "{key}: {value:?} is outside the grammar, yet no error"
+                )
+            }
+            "canary" => canary = parse_bool(value) == Some(true),
+            "configuration-snippet" | "server-snippet" | "stream-snippet" => {
+                denied |= snippet_access_directive(value).is_some()
+            }
+            n if n.starts_with("auth-") || n.starts_with("limit-") || ACCESS.contains(&n) => denied = true,
+            _ => {}
+        }
+    }
+
+    let Ok(compiled) = result else { return };
+    let table = &compiled.table;
+    let own: Vec<_> = table.routes().iter().filter(|r| r.ingress == id).collect();
+    if canary {
+        assert!(own.is_empty(), "a canary Ingress is served");
+    }
+    for r in &own {
+        assert_eq!(
+            !r.unenforced.is_empty(),
+            denied,
+            "{} fails closed: {:?}, expected {denied}",
+            r.field,
+            r.unenforced
+        );
+    }
+    let max = compiled.settings.max_path_bytes;
+    for r in own.iter().take(8) {
+        let authority = r.host.as_deref().unwrap_or("").replace('*', "x");
+        decision::check(
+            table,
+            &Request {
+                scheme: "http",
+                authority: &authority,
+                path: &r.path,
+            },
+            max,
+        );
+    }
+    if let Some((authority, path)) = request {
+        decision::check(
+            table,
+            &Request {
+                scheme: "https",
+                authority,
+                path,
+            },
+            max,
+        );
+    }
+});

@@ -1,0 +1,51 @@
+//! An arbitrary route table and arbitrary requests through `RouteTable::decide`.
+//!
+//! The table is generated from structured input (hosts with wildcards, paths of every pathType, regex
+//! paths, use-regex, rewrite-target, x-forwarded-prefix, default backends, access annotations, canaries,
+//! both `settings.semantics`), or is one of the example configurations. Checks: never panics, and every
+//! decision keeps the invariants of `decision::check` (cluster of the table, canonical forwarded path,
+//! trace consistent with the route, the spec's literal matching in the kubernetes profile).
+#![no_main]
+
+use arbitrary::Arbitrary;
+use ingress_wasm::config::load;
+use ingress_wasm_fuzz::generate::{RequestSpec, TableSpec};
+use ingress_wasm_fuzz::{decision, examples};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Arbitrary, Debug)]
+enum Table {
+    Generated(TableSpec),
+    Example(u8),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    table: Table,
+    requests: Vec<RequestSpec>,
+}
+
+fuzz_target!(|input: Input| {
+    let generated;
+    let compiled = match &input.table {
+        Table::Generated(spec) => match load(spec.config().to_string().as_bytes()) {
+            Ok(c) => {
+                generated = c;
+                &generated
+            }
+            Err(_) => return,
+        },
+        Table::Example(i) => {
+            let all = examples::tables();
+            &all[usize::from(*i) % all.len()]
+        }
+    };
+    for spec in input.requests.iter().take(8) {
+        let parts = spec.parts();
+        decision::check(
+            &compiled.table,
+            &parts.request(),
+            compiled.settings.max_path_bytes,
+        );
+    }
+});

@@ -1,0 +1,261 @@
+//! The invariants of one routing decision, checked against the route table it came from.
+//!
+//! For every table: a forward goes to a cluster of the table, through a route that does not fail
+//! closed, on the canonical path it decided on; the trace agrees with the route it names (host, path,
+//! type); redirects and rejections carry the statuses and reasons they may. For the kubernetes profile
+//! also a small oracle of the spec's literal matching: no literal path of a host tier consulted earlier,
+//! no longer literal path of the same tier, and no Exact path of the same length may match better than
+//! the route chosen.
+
+use crate::canonical::{assert_canonical, elements};
+use ingress_wasm::decide::request_host::{route_host, wildcard_parent};
+use ingress_wasm::decide::request_path::{split_query, RequestPath};
+use ingress_wasm::decide::rewrite::MAX_REWRITTEN_PATH;
+use ingress_wasm::decide::{Decision, HostMatch, Reason, Request, RouteInfo, RouteTable};
+use ingress_wasm::model::ingress::PathType;
+use ingress_wasm::Semantics;
+
+/// Decides `request` and checks the decision. `max_path_bytes` is the table's `maxPathBytes`.
+pub fn check(table: &RouteTable, request: &Request<'_>, max_path_bytes: usize) {
+    let decision = table.decide(request);
+    assert_eq!(decision, table.decide(request), "decide is not deterministic");
+    let (raw, query) = split_query(request.path);
+    let canonical = RequestPath::normalize(raw);
+    let trace = decision.trace();
+    let route = trace.route.map(|id| {
+        table
+            .route(id)
+            .unwrap_or_else(|| panic!("trace names route {id}, which does not exist"))
+    });
+    if request.path.len() > max_path_bytes {
+        assert!(
+            matches!(decision, Decision::Reject { status: 414, .. }),
+            "a path over maxPathBytes was not refused with 414: {decision:?}"
+        );
+        return;
+    }
+    let Some(canonical) = canonical else {
+        assert!(
+            matches!(decision, Decision::Reject { status: 400, .. }) && trace.reason == Reason::InvalidPath,
+            "an invalid path was not refused with 400: {decision:?}"
+        );
+        return;
+    };
+    let path = canonical.as_str();
+    assert_canonical(path, "the path routing decided on");
+    match &decision {
+        Decision::Forward(f) => {
+            let route = route.unwrap_or_else(|| panic!("a forward names no route: {f:?}"));
+            assert!(
+                table.backends().iter().any(|b| b.cluster == f.cluster),
+                "cluster {:?} is not a backend of the table",
+                f.cluster
+            );
+            assert_eq!(
+                route.backend.cluster, f.cluster,
+                "forward and route disagree on the cluster"
+            );
+            assert!(
+                route.unenforced.is_empty(),
+                "forwarded through a route that fails closed: {f:?}"
+            );
+            match &f.path {
+                None => assert!(
+                    !canonical.changed(raw),
+                    "forwards {raw:?} unchanged but decided on {path:?}"
+                ),
+                Some(sent) => {
+                    let (sent_path, sent_query) = sent.split_at(sent.find('?').unwrap_or(sent.len()));
+                    assert_eq!(sent_query, query, "the query string changed: {sent:?}");
+                    assert_canonical(sent_path, "the forwarded path");
+                    match route.rewrite_target() {
+                        None => assert_eq!(sent_path, path, "forwards a path it did not decide on"),
+                        Some(_) => assert!(sent_path.len() <= MAX_REWRITTEN_PATH, "rewrite too long"),
+                    }
+                }
+            }
+            for (name, value) in &f.headers {
+                assert_eq!(*name, "x-forwarded-prefix", "unexpected header {name}");
+                assert!(
+                    route.rewrite_target().is_some(),
+                    "x-forwarded-prefix without a rewrite"
+                );
+                assert!(
+                    !value.bytes().any(|b| b.is_ascii_control()),
+                    "control character in {value:?}"
+                );
+            }
+            check_route_matches(request, route, trace.host, trace.reason, path);
+        }
+        Decision::Redirect { status, location, .. } => {
+            assert_eq!(*status, 301);
+            assert_eq!(trace.reason, Reason::TrailingSlashRedirect);
+            assert_eq!(
+                table.semantics(),
+                Semantics::IngressNginx,
+                "slash redirect in the kubernetes profile"
+            );
+            let expected = format!("{}://{}{path}/{query}", request.scheme, request.authority);
+            assert_eq!(location, &expected);
+        }
+        Decision::NotFound(_) => {
+            assert!(matches!(
+                trace.reason,
+                Reason::NoMatchingHost | Reason::NoMatchingPath
+            ));
+            assert!(route.is_none());
+        }
+        Decision::Reject { status, .. } => {
+            let route = route.unwrap_or_else(|| panic!("{status} for a valid path names no route"));
+            let expected = match trace.reason {
+                Reason::AccessNotEnforced => {
+                    assert!(
+                        !route.unenforced.is_empty(),
+                        "503 for a route without access annotations"
+                    );
+                    503
+                }
+                Reason::RewriteEscapesTarget => 400,
+                Reason::InvalidRewrite => 500,
+                other => panic!("rejected a valid path for {other:?}"),
+            };
+            assert_eq!(*status, expected, "status for {:?}", trace.reason);
+            if trace.reason != Reason::AccessNotEnforced {
+                assert!(
+                    route.rewrite_target().is_some(),
+                    "rewrite refused on a route without rewrite"
+                );
+            }
+        }
+    }
+    if table.semantics() == Semantics::Kubernetes {
+        spec_oracle(table, request, &decision, path);
+    }
+}
+
+/// The route named by a decision agrees with the request: its host and its path match.
+fn check_route_matches(
+    request: &Request<'_>,
+    route: &RouteInfo,
+    host: HostMatch,
+    reason: Reason,
+    path: &str,
+) {
+    match reason {
+        Reason::HostDefaultBackend | Reason::DefaultBackend => {
+            assert!(
+                route.path_type.is_none(),
+                "default backend reason on path route {route:?}"
+            );
+            return;
+        }
+        Reason::ExactPath => {
+            assert!(!route.regex);
+            assert_eq!(route.path, path, "Exact match on another path");
+        }
+        Reason::PrefixPath => {
+            assert!(!route.regex);
+            assert_ne!(
+                route.path_type,
+                Some(PathType::Exact),
+                "Prefix match of an Exact path"
+            );
+            assert!(
+                elements(path).starts_with(&elements(&route.path)),
+                "Prefix {:?} does not match {path:?} element by element",
+                route.path
+            );
+        }
+        Reason::RegexPath => assert!(route.regex, "regex reason on a literal route"),
+        other => panic!("a route was chosen for {other:?}"),
+    }
+    assert_eq!(
+        tier(request, route),
+        Some(host),
+        "route {route:?} is not of the host it matched"
+    );
+}
+
+/// Which host tier of `request` a path route belongs to, if any.
+fn tier(request: &Request<'_>, route: &RouteInfo) -> Option<HostMatch> {
+    route.path_type?;
+    let host = route_host(request.authority);
+    match route.host.as_deref().map(|h| (h, h.strip_prefix("*."))) {
+        None => Some(HostMatch::Hostless),
+        Some((_, Some(parent))) => (Some(parent) == wildcard_parent(&host)).then_some(HostMatch::Wildcard),
+        Some((h, None)) => (h == host).then_some(HostMatch::Exact),
+    }
+}
+
+/// Whether a literal route matches the canonical path, by the Kubernetes spec.
+fn literal_match(route: &RouteInfo, path: &str) -> Option<usize> {
+    if route.regex {
+        return None;
+    }
+    match route.path_type? {
+        PathType::Exact => (route.path == path).then(|| elements(path).len()),
+        _ => {
+            let own = elements(&route.path);
+            elements(path).starts_with(&own).then_some(own.len())
+        }
+    }
+}
+
+fn rank(h: HostMatch) -> u8 {
+    match h {
+        HostMatch::Exact => 0,
+        HostMatch::Wildcard => 1,
+        HostMatch::Hostless => 2,
+        HostMatch::None => 3,
+    }
+}
+
+/// The kubernetes profile falls through exact host -> wildcard -> host-less rules, longest match
+/// first, Exact over Prefix at equal length; nothing matched: the default backend, else 404.
+fn spec_oracle(table: &RouteTable, request: &Request<'_>, decision: &Decision<'_>, path: &str) {
+    let trace = decision.trace();
+    // A rejected route (503, or a refused rewrite) was chosen by its path too.
+    let chosen = trace
+        .route
+        .and_then(|id| table.route(id))
+        .filter(|r| r.path_type.is_some());
+    let path_win = chosen.is_some();
+    let literal_win = chosen.is_some_and(|r| !r.regex);
+    for r in table.routes() {
+        let Some(r_tier) = tier(request, r) else { continue };
+        let Some(r_len) = literal_match(r, path) else {
+            continue;
+        };
+        if !path_win {
+            panic!(
+                "{:?} although literal path {:?} of {} matches {path:?}",
+                trace.reason, r.path, r.field
+            );
+        }
+        assert!(
+            rank(r_tier) >= rank(trace.host),
+            "{:?} rules were consulted although {:?} of an earlier tier matches {path:?}",
+            trace.host,
+            r.path
+        );
+        let Some(w) = chosen.filter(|_| literal_win && r_tier == trace.host) else {
+            continue;
+        };
+        let w_len = elements(&w.path).len();
+        assert!(
+            r_len <= w_len,
+            "{:?} chosen over the longer {:?} for {path:?}",
+            w.path,
+            r.path
+        );
+        if r_len == w_len && r.path_type == Some(PathType::Exact) {
+            assert_eq!(
+                w.path_type,
+                Some(PathType::Exact),
+                "Prefix {:?} chosen over Exact {:?}",
+                w.path,
+                r.path
+            );
+        }
+    }
+}

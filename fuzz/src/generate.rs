@@ -1,0 +1,344 @@
+//! Structured fuzz input -> Ingress JSON and requests. Most choices pick from small vocabularies (hosts
+//! that share parents, paths that share elements, regexes with capture groups) so generated rules and
+//! requests meet often; every choice also has a raw form so nothing is out of reach.
+
+use arbitrary::Arbitrary;
+use serde_json::{json, Map, Value};
+
+const HOSTS: &[&str] = &[
+    "foo.com",
+    "bar.foo.com",
+    "a.bar.foo.com",
+    "example.com",
+    "shop.test",
+    "x.y",
+];
+const PARENTS: &[&str] = &["foo.com", "bar.foo.com", "test", "y"];
+const PATHS: &[&str] = &[
+    "/",
+    "/foo",
+    "/foo/",
+    "/foo/bar",
+    "/aaa/bbb",
+    "/aaa/bb",
+    "/api",
+    "/api/v1/",
+    "/img(.*)",
+    "/api(/|$)(.*)",
+    "/something(/|$)(.*)",
+    "/foo/(.*)",
+    "/.*",
+    "/(a|b)/([0-9]+)",
+    "/foo$",
+    "/Foo",
+];
+const SEGMENTS: &[&str] = &[
+    "foo", "bar", "aaa", "bbb", "bb", "api", "v1", "img", "", ".", "..", "%2e%2e", "%2F", "%61", "FOO",
+    "x;y", "a.b", "..x",
+];
+const SERVICES: &[&str] = &["web", "api", "img", "admin"];
+const NAMESPACES: &[&str] = &["default", "shop", "web"];
+const TARGETS: &[&str] = &[
+    "/",
+    "/$1",
+    "/$2",
+    "$1",
+    "/api/$1",
+    "/cdn/images/$1",
+    "/$1/$2",
+    "/x/",
+];
+const ACCESS: &[&str] = &["auth-type", "limit-rps", "whitelist-source-range", "satisfy"];
+
+/// Picks from a vocabulary, or takes the raw text.
+#[derive(Arbitrary, Debug)]
+pub enum Text {
+    Pick(u8),
+    Raw(String),
+}
+
+impl Text {
+    fn get(&self, vocabulary: &[&str]) -> String {
+        match self {
+            Text::Pick(i) => vocabulary[usize::from(*i) % vocabulary.len()].to_string(),
+            Text::Raw(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum HostSpec {
+    Exact(Text),
+    Wildcard(Text),
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum PathSpec {
+    Pick(u8),
+    Segments(Vec<u8>, bool),
+    Raw(String),
+}
+
+impl PathSpec {
+    fn get(&self) -> String {
+        match self {
+            PathSpec::Pick(i) => PATHS[usize::from(*i) % PATHS.len()].to_string(),
+            PathSpec::Segments(s, slash) => segments(s, *slash, '/'),
+            PathSpec::Raw(s) => s.clone(),
+        }
+    }
+}
+
+fn segments(picks: &[u8], trailing_slash: bool, separator: char) -> String {
+    let mut out = String::new();
+    for i in picks.iter().take(8) {
+        out.push(separator);
+        out.push_str(SEGMENTS[usize::from(*i) % SEGMENTS.len()]);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum PathTypeSpec {
+    Exact,
+    Prefix,
+    ImplementationSpecific,
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct ServiceSpec {
+    name: u8,
+    port: Option<u16>,
+}
+
+impl ServiceSpec {
+    fn json(&self) -> Value {
+        let port = match self.port {
+            Some(n) => json!({"number": n % 3 + 80}),
+            None => json!({"name": "http"}),
+        };
+        json!({"service": {"name": SERVICES[usize::from(self.name) % SERVICES.len()], "port": port}})
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct HttpPathSpec {
+    path: PathSpec,
+    path_type: PathTypeSpec,
+    backend: ServiceSpec,
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct RuleSpec {
+    host: Option<HostSpec>,
+    paths: Vec<HttpPathSpec>,
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct IngressSpec {
+    namespace: u8,
+    /// Day of creation (older Ingresses win conflicts); None: no timestamp.
+    created: Option<u8>,
+    use_regex: Option<bool>,
+    rewrite_target: Option<Text>,
+    x_forwarded_prefix: Option<Text>,
+    /// An access annotation that is not enforced: the Ingress must fail closed.
+    access: Option<u8>,
+    canary: bool,
+    default_backend: Option<ServiceSpec>,
+    rules: Vec<RuleSpec>,
+}
+
+impl IngressSpec {
+    fn json(&self, index: usize) -> Value {
+        let mut annotations = Map::new();
+        let mut note = |k: &str, v: String| {
+            annotations.insert(format!("nginx.ingress.kubernetes.io/{k}"), Value::String(v));
+        };
+        if let Some(b) = self.use_regex {
+            note("use-regex", b.to_string());
+        }
+        if let Some(t) = &self.rewrite_target {
+            note("rewrite-target", t.get(TARGETS));
+        }
+        if let Some(t) = &self.x_forwarded_prefix {
+            note("x-forwarded-prefix", t.get(TARGETS));
+        }
+        if let Some(a) = self.access {
+            note(ACCESS[usize::from(a) % ACCESS.len()], "x".into());
+        }
+        if self.canary {
+            note("canary", "true".into());
+        }
+        let rules: Vec<Value> = self
+            .rules
+            .iter()
+            .take(4)
+            .map(|r| {
+                let paths: Vec<Value> = r
+                    .paths
+                    .iter()
+                    .take(6)
+                    .map(|p| {
+                        let t = match p.path_type {
+                            PathTypeSpec::Exact => "Exact",
+                            PathTypeSpec::Prefix => "Prefix",
+                            PathTypeSpec::ImplementationSpecific => "ImplementationSpecific",
+                        };
+                        json!({"path": p.path.get(), "pathType": t, "backend": p.backend.json()})
+                    })
+                    .collect();
+                let mut rule = json!({"http": {"paths": paths}});
+                match &r.host {
+                    Some(HostSpec::Exact(h)) => rule["host"] = json!(h.get(HOSTS)),
+                    Some(HostSpec::Wildcard(p)) => rule["host"] = json!(format!("*.{}", p.get(PARENTS))),
+                    None => {}
+                }
+                rule
+            })
+            .collect();
+        let mut metadata = json!({
+            "name": format!("ing{index}"),
+            "namespace": NAMESPACES[usize::from(self.namespace) % NAMESPACES.len()],
+            "annotations": annotations,
+        });
+        if let Some(day) = self.created {
+            metadata["creationTimestamp"] = json!(format!("2024-01-{:02}T00:00:00Z", day % 28 + 1));
+        }
+        let mut spec = json!({"rules": rules});
+        if let Some(b) = &self.default_backend {
+            spec["defaultBackend"] = b.json();
+        }
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata, "spec": spec})
+    }
+}
+
+/// A whole plugin configuration: Ingresses and settings.
+#[derive(Arbitrary, Debug)]
+pub struct TableSpec {
+    kubernetes: bool,
+    /// Istio's cluster names instead of the default template.
+    istio: bool,
+    small_max_path: bool,
+    ingresses: Vec<IngressSpec>,
+}
+
+impl TableSpec {
+    pub fn config(&self) -> Value {
+        let items: Vec<Value> = self
+            .ingresses
+            .iter()
+            .take(5)
+            .enumerate()
+            .map(|(i, s)| s.json(i))
+            .collect();
+        let mut settings = json!({"semantics": if self.kubernetes { "kubernetes" } else { "ingress-nginx" }});
+        if self.istio {
+            settings["clusterTemplate"] = json!("outbound|{port}||{service}.{namespace}.svc.cluster.local");
+        }
+        if self.small_max_path {
+            settings["maxPathBytes"] = json!(256);
+        }
+        ingress_wasm::config::plugin_config(items, Some(settings))
+    }
+}
+
+/// A request: scheme, `:authority` and `:path`.
+#[derive(Arbitrary, Debug)]
+pub struct RequestSpec {
+    https: bool,
+    authority: AuthoritySpec,
+    path: RequestPathSpec,
+    query: Option<String>,
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum AuthoritySpec {
+    /// A known host, optionally upper-cased, with a port, with a trailing dot.
+    Host(u8, bool, Option<u16>, bool),
+    /// A label under a known parent (reaches wildcard rules).
+    Under(Text, u8),
+    Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+pub enum RequestPathSpec {
+    Pick(u8, Vec<u8>),
+    /// Segments joined with `/` or `\`.
+    Segments(Vec<u8>, bool, bool),
+    Raw(String),
+}
+
+/// The request's parts as owned strings (a [`ingress_wasm::Request`] borrows them).
+pub struct RequestParts {
+    pub scheme: &'static str,
+    pub authority: String,
+    pub path: String,
+}
+
+impl RequestSpec {
+    pub fn parts(&self) -> RequestParts {
+        let authority = match &self.authority {
+            AuthoritySpec::Host(i, upper, port, dot) => {
+                let mut h = HOSTS[usize::from(*i) % HOSTS.len()].to_string();
+                if *upper {
+                    h = h.to_ascii_uppercase();
+                }
+                if *dot {
+                    h.push('.');
+                }
+                if let Some(p) = port {
+                    h = format!("{h}:{p}");
+                }
+                h
+            }
+            AuthoritySpec::Under(label, parent) => {
+                format!(
+                    "{}.{}",
+                    label.get(SEGMENTS),
+                    PARENTS[usize::from(*parent) % PARENTS.len()]
+                )
+            }
+            AuthoritySpec::Raw(s) => s.clone(),
+        };
+        let mut path = match &self.path {
+            RequestPathSpec::Pick(i, tail) => {
+                let base = PATHS[usize::from(*i) % PATHS.len()].trim_end_matches('/');
+                format!(
+                    "{base}{}",
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        segments(tail, false, '/')
+                    }
+                )
+            }
+            RequestPathSpec::Segments(s, slash, backslash) => {
+                segments(s, *slash, if *backslash { '\\' } else { '/' })
+            }
+            RequestPathSpec::Raw(s) => s.clone(),
+        };
+        if let Some(q) = &self.query {
+            path.push('?');
+            path.push_str(q);
+        }
+        RequestParts {
+            scheme: if self.https { "https" } else { "http" },
+            authority,
+            path,
+        }
+    }
+}
+
+impl RequestParts {
+    pub fn request(&self) -> ingress_wasm::Request<'_> {
+        ingress_wasm::Request {
+            scheme: self.scheme,
+            authority: &self.authority,
+            path: &self.path,
+        }
+    }
+}
