@@ -2,9 +2,10 @@
 //!
 //! The table is generated from structured input (hosts with wildcards, paths of every pathType, regex
 //! paths, use-regex, rewrite-target, x-forwarded-prefix, default backends, access annotations, canaries,
-//! both `settings.semantics`), or is one of the example configurations. Checks: never panics, and every
-//! decision keeps the invariants of `decision::check` (cluster of the table, canonical forwarded path,
-//! trace consistent with the route, the spec's literal matching in the kubernetes profile).
+//! a catch-all, both `settings.semantics`), or is one of the example configurations; requests are aimed
+//! at its hosts and paths or anywhere. Checks: never panics, and every decision keeps the invariants of
+//! `decision::check` (cluster of the table, canonical forwarded path, trace consistent with the route,
+//! one server per host in the ingress-nginx profile, the spec's literal matching in the kubernetes one).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -41,7 +42,7 @@ fuzz_target!(|input: Input| {
         }
     };
     for spec in input.requests.iter().take(8) {
-        let parts = spec.parts();
+        let parts = spec.parts(&compiled.table);
         decision::check(
             &compiled.table,
             &parts.request(),

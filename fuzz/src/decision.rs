@@ -2,10 +2,11 @@
 //!
 //! For every table: a forward goes to a cluster of the table, through a route that does not fail
 //! closed, on the canonical path it decided on; the trace agrees with the route it names (host, path,
-//! type); redirects and rejections carry the statuses and reasons they may. For the kubernetes profile
-//! also a small oracle of the spec's literal matching: no literal path of a host tier consulted earlier,
-//! no longer literal path of the same tier, and no Exact path of the same length may match better than
-//! the route chosen.
+//! type); redirects and rejections carry the statuses and reasons they may. For the ingress-nginx
+//! profile: a host with rules of its own is answered by them alone. For the kubernetes profile a small
+//! oracle of the spec's literal matching: no literal path of a host tier consulted earlier, no longer
+//! literal path of the same tier, and no Exact path of the same length may match better than the route
+//! chosen.
 
 use crate::canonical::{assert_canonical, elements};
 use ingress_wasm::decide::request_host::{route_host, wildcard_parent};
@@ -128,8 +129,25 @@ pub fn check(table: &RouteTable, request: &Request<'_>, max_path_bytes: usize) {
             }
         }
     }
-    if table.semantics() == Semantics::Kubernetes {
-        spec_oracle(table, request, &decision, path);
+    let host = route_host(request.authority);
+    match table.semantics() {
+        Semantics::Kubernetes => spec_oracle(table, request, &decision, path),
+        // ingress-nginx picks one server: a host with rules of its own never reaches wildcard, host-less
+        // or catch-all rules.
+        Semantics::IngressNginx => {
+            if !host.starts_with("*.") && table.routes().iter().any(|r| r.host.as_deref() == Some(&host)) {
+                assert_eq!(
+                    trace.host,
+                    HostMatch::Exact,
+                    "host {host:?} has rules, yet {decision:?}"
+                );
+                assert_ne!(
+                    trace.reason,
+                    Reason::DefaultBackend,
+                    "host {host:?} has rules, yet {decision:?}"
+                );
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! requests meet often; every choice also has a raw form so nothing is out of reach.
 
 use arbitrary::Arbitrary;
+use ingress_wasm::RouteTable;
 use serde_json::{json, Map, Value};
 
 const HOSTS: &[&str] = &[
@@ -223,18 +224,25 @@ pub struct TableSpec {
     /// Istio's cluster names instead of the default template.
     istio: bool,
     small_max_path: bool,
+    /// An Ingress with only a `spec.defaultBackend`: the catch-all.
+    catch_all: Option<ServiceSpec>,
     ingresses: Vec<IngressSpec>,
 }
 
 impl TableSpec {
     pub fn config(&self) -> Value {
-        let items: Vec<Value> = self
+        let mut items: Vec<Value> = self
             .ingresses
             .iter()
             .take(5)
             .enumerate()
             .map(|(i, s)| s.json(i))
             .collect();
+        if let Some(backend) = &self.catch_all {
+            items.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "catch-all", "namespace": "default"},
+                "spec": {"defaultBackend": backend.json()}}));
+        }
         let mut settings = json!({"semantics": if self.kubernetes { "kubernetes" } else { "ingress-nginx" }});
         if self.istio {
             settings["clusterTemplate"] = json!("outbound|{port}||{service}.{namespace}.svc.cluster.local");
@@ -261,6 +269,8 @@ pub enum AuthoritySpec {
     Host(u8, bool, Option<u16>, bool),
     /// A label under a known parent (reaches wildcard rules).
     Under(Text, u8),
+    /// The host of one of the table's routes (a label in place of a wildcard), with a port or not.
+    OfTable(u8, Option<u16>),
     Raw(String),
 }
 
@@ -269,6 +279,8 @@ pub enum RequestPathSpec {
     Pick(u8, Vec<u8>),
     /// Segments joined with `/` or `\`.
     Segments(Vec<u8>, bool, bool),
+    /// The path of one of the table's routes, with more segments or not.
+    OfTable(u8, Vec<u8>),
     Raw(String),
 }
 
@@ -280,7 +292,10 @@ pub struct RequestParts {
 }
 
 impl RequestSpec {
-    pub fn parts(&self) -> RequestParts {
+    /// The request, aimed at `table`'s hosts and paths where the input says so.
+    pub fn parts(&self, table: &RouteTable) -> RequestParts {
+        let routes = table.routes();
+        let route = |i: &u8| routes.get(usize::from(*i) % routes.len().max(1));
         let authority = match &self.authority {
             AuthoritySpec::Host(i, upper, port, dot) => {
                 let mut h = HOSTS[usize::from(*i) % HOSTS.len()].to_string();
@@ -302,6 +317,11 @@ impl RequestSpec {
                     PARENTS[usize::from(*parent) % PARENTS.len()]
                 )
             }
+            AuthoritySpec::OfTable(i, port) => {
+                let host = route(i).and_then(|r| r.host.as_deref()).unwrap_or("");
+                let host = host.replace('*', "any");
+                port.map_or(host.clone(), |p| format!("{host}:{p}"))
+            }
             AuthoritySpec::Raw(s) => s.clone(),
         };
         let mut path = match &self.path {
@@ -318,6 +338,15 @@ impl RequestSpec {
             }
             RequestPathSpec::Segments(s, slash, backslash) => {
                 segments(s, *slash, if *backslash { '\\' } else { '/' })
+            }
+            RequestPathSpec::OfTable(i, tail) => {
+                let path = route(i).map_or("/", |r| r.path.as_str()).trim_end_matches('/');
+                let tail = if tail.is_empty() {
+                    String::new()
+                } else {
+                    segments(tail, false, '/')
+                };
+                format!("{path}{tail}")
             }
             RequestPathSpec::Raw(s) => s.clone(),
         };
