@@ -276,7 +276,7 @@ EOF
 
 FUZZ_TARGETS=(config_load annotations request_path rewrite decide)
 FUZZ_DIR="$TARGET_DIR/fuzz"
-FUZZ_SMOKE_SECONDS=20
+FUZZ_SMOKE_SECONDS=15
 
 # fuzz_all SECONDS CORPUS: runs every target for SECONDS on CORPUS/<target> (where new inputs go) and the
 # seeds in fuzz/corpus/<target>; notes the executions per target; fails on any crash, leak or timeout
