@@ -5,7 +5,8 @@
 //! optionally `request <authority> <path>`. Checks: never panics; no ingress-nginx annotation is dropped
 //! silently (each unsupported one gets a diagnostic naming it); invalid booleans and templates are
 //! errors; an Ingress with an access annotation that is not enforced fails closed on every route and
-//! an Ingress without one on none; a canary Ingress serves nothing; decisions keep `decision::check`.
+//! an Ingress without one on none; a canary Ingress routes nothing itself and keeps only its canary and
+//! affinity annotations; decisions keep `decision::check`.
 #![no_main]
 
 use ingress_wasm::config::{load, plugin_config};
@@ -17,7 +18,30 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
 /// Supported annotations: every other ingress-nginx annotation must be warned about.
-const SUPPORTED: &[&str] = &["rewrite-target", "x-forwarded-prefix", "use-regex", "canary"];
+const SUPPORTED: &[&str] = &[
+    "rewrite-target",
+    "x-forwarded-prefix",
+    "use-regex",
+    "canary",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+    "canary-weight",
+    "canary-weight-total",
+    "affinity",
+    "affinity-mode",
+    "affinity-canary-behavior",
+    "session-cookie-name",
+    "session-cookie-path",
+    "session-cookie-max-age",
+    "session-cookie-expires",
+    "session-cookie-domain",
+    "session-cookie-samesite",
+    "session-cookie-secure",
+    "session-cookie-conditional-samesite-none",
+    "session-cookie-change-on-failure",
+];
 
 /// ingress-nginx annotations that restrict who may reach a path, or how (besides `auth-*`, `limit-*`).
 const ACCESS: &[&str] = &[
@@ -87,32 +111,54 @@ fuzz_target!(|data: &[u8]| {
             .any(|d| d.object == id && d.field == field && (!error || d.is_error()))
     };
 
+    // A key the API server refuses refuses the Ingress before its annotations are read.
+    if diagnostics
+        .iter()
+        .any(|d| d.is_error() && d.field == "metadata.annotations")
+    {
+        assert!(result.is_err());
+        return;
+    }
+    // A canary Ingress keeps only its canary and affinity annotations; the others are ignored, with a word.
+    let value_of = |name: &str| {
+        annotations
+            .get(&format!("{PREFIX}{name}"))
+            .and_then(Value::as_str)
+            .map(str::trim)
+    };
+    let canary = value_of("canary").and_then(parse_bool) == Some(true);
     let mut denied = false;
-    let mut canary = false;
     for (key, value) in &annotations {
         let Some(name) = key.strip_prefix(PREFIX) else {
             continue;
         };
         let value = value.as_str().unwrap_or("").trim();
+        if value.is_empty() {
+            continue; // counts as absent, as in ingress-nginx
+        }
         if !SUPPORTED.contains(&name) {
             assert!(about(key, false), "annotation {key:?} dropped without a word");
         }
         match name {
-            "use-regex" | "canary" if parse_bool(value).is_none() => {
+            "canary" if parse_bool(value).is_none() => {
                 assert!(
                     about(key, true),
                     "{key}: {value:?} is not a boolean, yet no error"
                 )
             }
-            "rewrite-target" | "x-forwarded-prefix"
-                if !value.is_empty() && Template::parse(value).is_err() =>
-            {
+            _ if canary => {}
+            "use-regex" if parse_bool(value).is_none() => {
+                assert!(
+                    about(key, true),
+                    "{key}: {value:?} is not a boolean, yet no error"
+                )
+            }
+            "rewrite-target" | "x-forwarded-prefix" if Template::parse(value).is_err() => {
                 assert!(
                     about(key, true),
                     "{key}: {value:?} is outside the grammar, yet no error"
                 )
             }
-            "canary" => canary = parse_bool(value) == Some(true),
             "configuration-snippet" | "server-snippet" | "stream-snippet" => {
                 denied |= snippet_access_directive(value).is_some()
             }

@@ -1,11 +1,13 @@
 //! An arbitrary route table and arbitrary requests through `RouteTable::decide`.
 //!
 //! The table is generated from structured input (hosts with wildcards, paths of every pathType, regex
-//! paths, use-regex, rewrite-target, x-forwarded-prefix, default backends, access annotations, canaries,
-//! a catch-all, both `settings.semantics`), or is one of the example configurations; requests are aimed
-//! at its hosts and paths or anywhere. Checks: never panics, and every decision keeps the invariants of
-//! `decision::check` (cluster of the table, canonical forwarded path, trace consistent with the route,
-//! one server per host in the ingress-nginx profile, the spec's literal matching in the kubernetes one).
+//! paths, use-regex, rewrite-target, x-forwarded-prefix, default backends, access annotations, canaries
+//! by weight, header and cookie, cookie session affinity, a catch-all, both `settings.semantics`), or is
+//! one of the example configurations; requests are aimed at its hosts and paths or anywhere, with canary
+//! headers, cookies and a random draw. Checks: never panics, and every decision keeps the invariants of
+//! `decision::check` (the route's or its canary's cluster, canonical forwarded path, trace consistent
+//! with the route, one server per host in the ingress-nginx profile, the spec's literal matching in the
+//! kubernetes one).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -43,9 +45,10 @@ fuzz_target!(|input: Input| {
     };
     for spec in input.requests.iter().take(8) {
         let parts = spec.parts(&compiled.table);
-        decision::check(
+        decision::check_with(
             &compiled.table,
             &parts.request(),
+            &parts.context,
             compiled.settings.max_path_bytes,
         );
     }

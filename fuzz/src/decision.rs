@@ -1,25 +1,55 @@
 //! The invariants of one routing decision, checked against the route table it came from.
 //!
-//! For every table: a forward goes to a cluster of the table, through a route that does not fail
-//! closed, on the canonical path it decided on; the trace agrees with the route it names (host, path,
-//! type); redirects and rejections carry the statuses and reasons they may. For the ingress-nginx
-//! profile: a host with rules of its own is answered by them alone. For the kubernetes profile a small
-//! oracle of the spec's literal matching: no literal path of a host tier consulted earlier, no longer
-//! literal path of the same tier, and no Exact path of the same length may match better than the route
-//! chosen.
+//! For every table: a forward goes to the route's cluster (its canary's when the canary won), through a
+//! route that does not fail closed, on the canonical path it decided on; the trace agrees with the route
+//! it names (host, path, type); redirects and rejections carry the statuses and reasons they may. For the
+//! ingress-nginx profile: a host with rules of its own is answered by them alone. For the kubernetes
+//! profile a small oracle of the spec's literal matching: no literal path of a host tier consulted
+//! earlier, no longer literal path of the same tier, and no Exact path of the same length may match
+//! better than the route chosen.
 
 use crate::canonical::{assert_canonical, elements};
 use ingress_wasm::decide::request_host::{route_host, wildcard_parent};
 use ingress_wasm::decide::request_path::{split_query, RequestPath};
 use ingress_wasm::decide::rewrite::MAX_REWRITTEN_PATH;
-use ingress_wasm::decide::{Decision, HostMatch, Reason, Request, RouteInfo, RouteTable};
+use ingress_wasm::decide::{Decision, HostMatch, Reason, Request, RequestContext, RouteInfo, RouteTable};
 use ingress_wasm::model::ingress::PathType;
 use ingress_wasm::Semantics;
 
 /// Decides `request` and checks the decision. `max_path_bytes` is the table's `maxPathBytes`.
 pub fn check(table: &RouteTable, request: &Request<'_>, max_path_bytes: usize) {
-    let decision = table.decide(request);
-    assert_eq!(decision, table.decide(request), "decide is not deterministic");
+    check_with(table, request, &Context::default(), max_path_bytes)
+}
+
+/// What a request carries besides its request line, for canaries and session affinity: headers (names
+/// lower-case), the random draw and the time.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub random: u64,
+    pub now: i64,
+}
+
+impl RequestContext for Context {
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+    fn random(&mut self) -> u64 {
+        self.random
+    }
+    fn now(&mut self) -> i64 {
+        self.now
+    }
+}
+
+/// Decides `request` with `context` and checks the decision.
+pub fn check_with(table: &RouteTable, request: &Request<'_>, context: &Context, max_path_bytes: usize) {
+    let decision = table.decide_with(request, &mut context.clone());
+    let again = table.decide_with(request, &mut context.clone());
+    assert_eq!(decision, again, "decide is not deterministic");
     let (raw, query) = split_query(request.path);
     let canonical = RequestPath::normalize(raw);
     let trace = decision.trace();
@@ -52,9 +82,29 @@ pub fn check(table: &RouteTable, request: &Request<'_>, max_path_bytes: usize) {
                 "cluster {:?} is not a backend of the table",
                 f.cluster
             );
+            // The route's backend, or its canary's when the canary won.
+            let expected = match trace.canary {
+                None => &route.backend.cluster,
+                Some(c) => {
+                    assert_eq!(
+                        route.canary,
+                        Some(c.canary),
+                        "canary choice on a route without that canary"
+                    );
+                    let canary = table
+                        .canaries()
+                        .get(c.canary)
+                        .unwrap_or_else(|| panic!("no canary {}", c.canary));
+                    if c.to_canary {
+                        &canary.backend.cluster
+                    } else {
+                        &route.backend.cluster
+                    }
+                }
+            };
             assert_eq!(
-                route.backend.cluster, f.cluster,
-                "forward and route disagree on the cluster"
+                f.cluster, expected,
+                "forwarded to another cluster than the route's"
             );
             assert!(
                 route.unenforced.is_empty(),
@@ -76,14 +126,15 @@ pub fn check(table: &RouteTable, request: &Request<'_>, max_path_bytes: usize) {
                 }
             }
             for (name, value) in &f.headers {
-                assert_eq!(*name, "x-forwarded-prefix", "unexpected header {name}");
-                assert!(
-                    route.rewrite_target().is_some(),
-                    "x-forwarded-prefix without a rewrite"
-                );
+                if *name == "x-forwarded-prefix" {
+                    assert!(
+                        route.rewrite_target().is_some(),
+                        "x-forwarded-prefix without a rewrite"
+                    );
+                }
                 assert!(
                     !value.bytes().any(|b| b.is_ascii_control()),
-                    "control character in {value:?}"
+                    "control character in header {name}: {value:?}"
                 );
             }
             check_route_matches(request, route, trace.host, trace.reason, path);

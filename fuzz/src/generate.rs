@@ -1,7 +1,8 @@
-//! Structured fuzz input -> Ingress JSON and requests. Most choices pick from small vocabularies (hosts
+//! Structured fuzz input -> Ingress JSON (canaries and session affinity included) and requests. Most choices pick from small vocabularies (hosts
 //! that share parents, paths that share elements, regexes with capture groups) so generated rules and
 //! requests meet often; every choice also has a raw form so nothing is out of reach.
 
+use crate::decision::Context;
 use arbitrary::Arbitrary;
 use ingress_wasm::RouteTable;
 use serde_json::{json, Map, Value};
@@ -148,7 +149,9 @@ pub struct IngressSpec {
     x_forwarded_prefix: Option<Text>,
     /// An access annotation that is not enforced: the Ingress must fail closed.
     access: Option<u8>,
-    canary: bool,
+    canary: Option<CanarySpec>,
+    /// Cookie session affinity; `true`: persistent.
+    affinity: Option<bool>,
     default_backend: Option<ServiceSpec>,
     rules: Vec<RuleSpec>,
 }
@@ -171,8 +174,26 @@ impl IngressSpec {
         if let Some(a) = self.access {
             note(ACCESS[usize::from(a) % ACCESS.len()], "x".into());
         }
-        if self.canary {
+        if let Some(c) = &self.canary {
             note("canary", "true".into());
+            if let Some(w) = c.weight {
+                note("canary-weight", (w % 101).to_string());
+            }
+            if let Some(v) = &c.by_header {
+                note("canary-by-header", "x-canary".into());
+                if let Some(v) = v {
+                    note("canary-by-header-value", v.get(CANARY_VALUES));
+                }
+            }
+            if c.by_cookie {
+                note("canary-by-cookie", "canary".into());
+            }
+        }
+        if let Some(persistent) = self.affinity {
+            note("affinity", "cookie".into());
+            if persistent {
+                note("affinity-mode", "persistent".into());
+            }
         }
         let rules: Vec<Value> = self
             .rules
@@ -215,6 +236,17 @@ impl IngressSpec {
         }
         json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata, "spec": spec})
     }
+}
+
+const CANARY_VALUES: &[&str] = &["always", "never", "yes", "v2"];
+
+/// The canary annotations of an Ingress (`canary: "true"` and its rules).
+#[derive(Arbitrary, Debug)]
+pub struct CanarySpec {
+    weight: Option<u8>,
+    /// `canary-by-header: x-canary`, with a `canary-by-header-value` or not.
+    by_header: Option<Option<Text>>,
+    by_cookie: bool,
 }
 
 /// A whole plugin configuration: Ingresses and settings.
@@ -261,6 +293,11 @@ pub struct RequestSpec {
     authority: AuthoritySpec,
     path: RequestPathSpec,
     query: Option<String>,
+    /// `x-canary` header value.
+    canary_header: Option<Text>,
+    /// `cookie` header: `canary=<value>` or raw.
+    cookie: Option<Text>,
+    random: u64,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -284,11 +321,12 @@ pub enum RequestPathSpec {
     Raw(String),
 }
 
-/// The request's parts as owned strings (a [`ingress_wasm::Request`] borrows them).
+/// The request's parts as owned strings (a [`ingress_wasm::Request`] borrows them), and its context.
 pub struct RequestParts {
     pub scheme: &'static str,
     pub authority: String,
     pub path: String,
+    pub context: Context,
 }
 
 impl RequestSpec {
@@ -354,10 +392,26 @@ impl RequestSpec {
             path.push('?');
             path.push_str(q);
         }
+        let mut headers = Vec::new();
+        if let Some(v) = &self.canary_header {
+            headers.push(("x-canary".to_string(), v.get(CANARY_VALUES).into_bytes()));
+        }
+        if let Some(c) = &self.cookie {
+            let cookie = match c {
+                Text::Pick(_) => format!("canary={}", c.get(CANARY_VALUES)),
+                Text::Raw(s) => s.clone(),
+            };
+            headers.push(("cookie".to_string(), cookie.into_bytes()));
+        }
         RequestParts {
             scheme: if self.https { "https" } else { "http" },
             authority,
             path,
+            context: Context {
+                headers,
+                random: self.random,
+                now: 1_700_000_000,
+            },
         }
     }
 }
