@@ -16,6 +16,7 @@ pub const CONFIGS: &[&[u8]] = &[
     include_bytes!("../corpus/config_load/regex-rewrite.json"),
     include_bytes!("../corpus/config_load/regex-rewrite-kubernetes.json"),
     include_bytes!("../corpus/config_load/tls-snippet-canary.json"),
+    include_bytes!("../corpus/config_load/canary.json"),
 ];
 
 /// The example configurations that load, compiled once per process (compiling is the slow part).
