@@ -15,19 +15,21 @@ use ingress_wasm::decide::rewrite::MAX_REWRITTEN_PATH;
 use ingress_wasm::decide::{Decision, HostMatch, Reason, Request, RequestContext, RouteInfo, RouteTable};
 use ingress_wasm::model::ingress::PathType;
 use ingress_wasm::Semantics;
+use std::net::IpAddr;
 
 /// Decides `request` and checks the decision. `max_path_bytes` is the table's `maxPathBytes`.
 pub fn check(table: &RouteTable, request: &Request<'_>, max_path_bytes: usize) {
     check_with(table, request, &Context::default(), max_path_bytes)
 }
 
-/// What a request carries besides its request line, for canaries and session affinity: headers (names
-/// lower-case), the random draw and the time.
+/// What a request carries besides its request line, for canaries, session affinity and the location
+/// annotations: headers (names lower-case), the random draw, the time and the client's address.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub headers: Vec<(String, Vec<u8>)>,
     pub random: u64,
     pub now: i64,
+    pub client: Option<IpAddr>,
 }
 
 impl RequestContext for Context {
@@ -42,6 +44,9 @@ impl RequestContext for Context {
     }
     fn now(&mut self) -> i64 {
         self.now
+    }
+    fn client_address(&mut self) -> Option<IpAddr> {
+        self.client
     }
 }
 
@@ -139,9 +144,8 @@ pub fn check_with(table: &RouteTable, request: &Request<'_>, context: &Context, 
             }
             check_route_matches(request, route, trace.host, trace.reason, path);
         }
-        Decision::Redirect { status, location, .. } => {
+        Decision::Redirect { status, location, .. } if trace.reason == Reason::TrailingSlashRedirect => {
             assert_eq!(*status, 301);
-            assert_eq!(trace.reason, Reason::TrailingSlashRedirect);
             assert_eq!(
                 table.semantics(),
                 Semantics::IngressNginx,
@@ -149,6 +153,37 @@ pub fn check_with(table: &RouteTable, request: &Request<'_>, context: &Context, 
             );
             let expected = format!("{}://{}{path}/{query}", request.scheme, request.authority);
             assert_eq!(location, &expected);
+        }
+        // The location annotations (redirects, CORS preflights, denials, limits) answer for a route
+        // that has them, with the statuses ingress-nginx uses.
+        Decision::Redirect { status, location, .. } => {
+            let route = route.unwrap_or_else(|| panic!("redirect {status} names no route"));
+            assert!(
+                route.policy.is_some(),
+                "redirect {status} from a route without location annotations"
+            );
+            assert!(
+                matches!(status, 301 | 302 | 307 | 308),
+                "redirect status {status}"
+            );
+            assert!(
+                !location.bytes().any(|b| b.is_ascii_control()),
+                "control character in {location:?}"
+            );
+        }
+        Decision::Respond { status, headers, .. } => {
+            let route = route.unwrap_or_else(|| panic!("reply {status} names no route"));
+            assert!(
+                route.policy.is_some(),
+                "reply {status} from a route without location annotations"
+            );
+            assert!(matches!(status, 204 | 401 | 403 | 413), "reply status {status}");
+            for (name, value) in headers {
+                assert!(
+                    !value.bytes().any(|b| b.is_ascii_control()),
+                    "control character in {name}: {value:?}"
+                );
+            }
         }
         Decision::NotFound(_) => {
             assert!(matches!(

@@ -298,6 +298,7 @@ pub struct RequestSpec {
     /// `cookie` header: `canary=<value>` or raw.
     cookie: Option<Text>,
     random: u64,
+    client: Option<[u8; 4]>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -411,6 +412,7 @@ impl RequestSpec {
                 headers,
                 random: self.random,
                 now: 1_700_000_000,
+                client: self.client.map(std::net::IpAddr::from),
             },
         }
     }
