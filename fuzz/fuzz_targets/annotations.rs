@@ -52,6 +52,21 @@ const SUPPORTED: &[&str] = &[
     "ssl-redirect",
     "force-ssl-redirect",
     "preserve-trailing-slash",
+    "enable-cors",
+    "cors-allow-origin",
+    "cors-allow-methods",
+    "cors-allow-headers",
+    "cors-allow-credentials",
+    "cors-expose-headers",
+    "cors-max-age",
+    "app-root",
+    "permanent-redirect",
+    "permanent-redirect-code",
+    "temporal-redirect",
+    "temporal-redirect-code",
+    "server-alias",
+    "from-to-www-redirect",
+    "upstream-vhost",
 ];
 
 /// Parameters of `auth-type`: they protect nothing on their own.
