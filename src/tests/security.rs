@@ -138,6 +138,22 @@ fn public() -> Value {
     )
 }
 
+/// An escape assembled by decoding (`%6` + `%31` -> `%61`) would route on `/%61dmin` (the public `/`)
+/// and reach an upstream that decodes it once more as `/admin`: refused with 400 instead.
+#[wasm_bindgen_test(unsupported = test)]
+fn double_decoding_cannot_reach_a_denied_path() {
+    let t = load_table(
+        vec![
+            admin(json!({"nginx.ingress.kubernetes.io/auth-type": "basic"})),
+            public(),
+        ],
+        "ingress-nginx",
+    );
+    assert_eq!(go(&t, "shop.test", "/%61dmin"), "503");
+    assert_eq!(go(&t, "shop.test", "/%6%31dmin"), "400");
+    assert_eq!(go(&t, "shop.test", "/%%36%31dmin"), "400");
+}
+
 #[wasm_bindgen_test(unsupported = test)]
 fn access_annotations_that_are_not_enforced_fail_closed() {
     let restricting = [
