@@ -67,6 +67,14 @@ const SUPPORTED: &[&str] = &[
     "server-alias",
     "from-to-www-redirect",
     "upstream-vhost",
+    "backend-protocol",
+    "service-upstream",
+    "proxy-connect-timeout",
+    "proxy-read-timeout",
+    "proxy-send-timeout",
+    "client-body-buffer-size",
+    "custom-http-errors",
+    "default-backend",
 ];
 
 /// Parameters of `auth-type`: they protect nothing on their own.
