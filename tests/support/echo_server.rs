@@ -74,6 +74,7 @@ fn query_number(path: &str, name: &str) -> Option<u64> {
 fn serve(stream: TcpStream, service: &str) {
     let endpoint = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = stream.set_nodelay(true);
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
@@ -153,12 +154,11 @@ fn serve(stream: TcpStream, service: &str) {
             body.len(),
             service,
         );
-        if writer.write_all(head.as_bytes()).is_err() {
-            return;
-        }
-        let parts = match drip {
-            Some(_) => body.as_bytes().chunks(body.len().div_ceil(3).max(1)).collect(),
-            None => vec![body.as_bytes()],
+        // One write unless dripping: a response in two small writes waits for the peer's delayed ACK.
+        let response = format!("{head}{body}");
+        let parts: Vec<&[u8]> = match drip {
+            Some(_) => response.as_bytes().chunks(response.len().div_ceil(3).max(1)).collect(),
+            None => vec![response.as_bytes()],
         };
         for (i, part) in parts.iter().enumerate() {
             if let (Some(gap), true) = (drip, i > 0) {
