@@ -157,7 +157,10 @@ fn serve(stream: TcpStream, service: &str) {
         // One write unless dripping: a response in two small writes waits for the peer's delayed ACK.
         let response = format!("{head}{body}");
         let parts: Vec<&[u8]> = match drip {
-            Some(_) => response.as_bytes().chunks(response.len().div_ceil(3).max(1)).collect(),
+            Some(_) => response
+                .as_bytes()
+                .chunks(response.len().div_ceil(3).max(1))
+                .collect(),
             None => vec![response.as_bytes()],
         };
         for (i, part) in parts.iter().enumerate() {
