@@ -422,11 +422,17 @@ impl RouteTable {
             };
         }
         let (raw_path, query) = split_query(request.path);
-        let Some(path) = RequestPath::normalize(raw_path) else {
-            return Decision::Reject {
-                status: 400,
-                trace: trace(HostMatch::None, None, Reason::InvalidPath),
-            };
+        // Control characters never reach a decision: redirects copy the query and the host into
+        // `Location` (Envoy's codecs refuse them already; the core does not rely on it).
+        let has_control = |text: &str| text.bytes().any(|b| b < 0x20 || b == 0x7f);
+        let path = match RequestPath::normalize(raw_path) {
+            Some(path) if !has_control(query) && !has_control(request.authority) => path,
+            _ => {
+                return Decision::Reject {
+                    status: 400,
+                    trace: trace(HostMatch::None, None, Reason::InvalidPath),
+                }
+            }
         };
         let host = route_host(request.authority);
         if let Some(to) = self.host_names.www_target(&host) {

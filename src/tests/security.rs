@@ -327,3 +327,32 @@ fn perl_only_regex_features_are_refused_with_the_field_named() {
         refused("/(a)\\1").contains("ns/re: spec.rules[0].http.paths[0].path: \"/(a)\\\\1\" backreferences")
     );
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn control_characters_in_the_query_or_host_are_refused() {
+    // Found by the decide fuzz target: an HTTPS redirect copied a NUL of the query into `Location`.
+    let tls = ingress(
+        "ns",
+        "tls",
+        "2024-01-01T00:00:00Z",
+        json!({}),
+        json!([{"host": "example.com", "http": {"paths": [path("/", "Prefix", "web")]}}]),
+    );
+    let mut tls = tls;
+    tls["spec"]["tls"] = json!([{"hosts": ["example.com"], "secretName": "s"}]);
+    let t = load_table(vec![tls], "ingress-nginx");
+    assert!(
+        go(&t, "example.com", "/foo?a=b").starts_with("308 "),
+        "{}",
+        go(&t, "example.com", "/foo?a=b")
+    );
+    for (host, p) in [
+        ("example.com", "/foo?\0\0?"),
+        ("example.com", "/foo?a=\r\nSet-Cookie:x"),
+        ("example.com", "/foo?\x7f"),
+        ("example.com\0", "/foo"),
+        ("example.com\n", "/foo"),
+    ] {
+        assert_eq!(go(&t, host, p), "400", "{host:?} {p:?}");
+    }
+}
