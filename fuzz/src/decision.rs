@@ -70,10 +70,14 @@ pub fn check_with(table: &RouteTable, request: &Request<'_>, context: &Context, 
         );
         return;
     }
+    // A control character in the query or the host is refused like an invalid path: redirects would copy
+    // it into `Location`.
+    let has_control = |text: &str| text.bytes().any(|b| b < 0x20 || b == 0x7f);
+    let canonical = canonical.filter(|_| !has_control(query) && !has_control(request.authority));
     let Some(canonical) = canonical else {
         assert!(
             matches!(decision, Decision::Reject { status: 400, .. }) && trace.reason == Reason::InvalidPath,
-            "an invalid path was not refused with 400: {decision:?}"
+            "an invalid request line was not refused with 400: {decision:?}"
         );
         return;
     };

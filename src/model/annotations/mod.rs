@@ -20,6 +20,7 @@ pub mod affinity;
 pub mod auth;
 pub mod body_size;
 pub mod canary;
+pub mod catalogue;
 pub mod cors;
 pub mod error_pages;
 pub mod hosts;
@@ -36,6 +37,7 @@ use crate::model::ingress::Ingress;
 use crate::model::secret::Secrets;
 use affinity::AffinityOptions;
 use canary::CanaryOptions;
+use catalogue::Support;
 use cors::CorsOptions;
 use error_pages::ErrorPageOptions;
 use hosts::HostOptions;
@@ -87,68 +89,15 @@ impl IngressOptions {
     }
 }
 
-/// Annotations this project does not implement yet (ingress-nginx names, without the prefix).
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "connection-proxy-header",
-    "custom-headers",
-    "enable-access-log",
-    "enable-opentelemetry",
-    "enable-rewrite-log",
-    "http2-push-preload",
-    "load-balance",
-    "mirror-host",
-    "mirror-request-body",
-    "mirror-target",
-    "opentelemetry-trust-incoming-span",
-    "proxy-buffer-size",
-    "proxy-buffering",
-    "proxy-buffers-number",
-    "proxy-cookie-domain",
-    "proxy-cookie-path",
-    "proxy-http-version",
-    "proxy-max-temp-file-size",
-    "proxy-next-upstream",
-    "proxy-next-upstream-timeout",
-    "proxy-next-upstream-tries",
-    "proxy-redirect-from",
-    "proxy-redirect-to",
-    "proxy-request-buffering",
-    "relative-redirects",
-    "proxy-ssl-ciphers",
-    "proxy-ssl-name",
-    "proxy-ssl-protocols",
-    "proxy-ssl-secret",
-    "proxy-ssl-server-name",
-    "proxy-ssl-verify",
-    "proxy-ssl-verify-depth",
-    "ssl-ciphers",
-    "ssl-passthrough",
-    "ssl-prefer-server-ciphers",
-    "upstream-hash-by",
-    "upstream-hash-by-subset",
-    "upstream-hash-by-subset-size",
-];
-
-/// Annotations that restrict who may reach a path or how, besides every `auth-*` and `limit-*` one.
-const ACCESS_CONTROL: &[&str] = &[
-    "satisfy",
-    "global-rate-limit",
-    "global-rate-limit-window",
-    "global-rate-limit-key",
-    "global-rate-limit-ignored-cidrs",
-    "enable-modsecurity",
-    "enable-owasp-core-rules",
-    "modsecurity-transaction-id",
-    "modsecurity-snippet",
-];
-
-/// Whether annotation `name` (without the prefix) restricts access.
+/// Whether annotation `name` (without the prefix) restricts access and is not enforced: what the catalogue
+/// says, and for names it does not know any `auth-*` or `limit-*` (a newer access annotation fails closed
+/// rather than open).
 pub fn restricts_access(name: &str) -> bool {
-    name.starts_with("auth-") || name.starts_with("limit-") || ACCESS_CONTROL.contains(&name)
+    match catalogue::lookup(name) {
+        Some(entry) => entry.support == Support::FailsClosed,
+        None => name.starts_with("auth-") || name.starts_with("limit-"),
+    }
 }
-
-/// Annotations that inject raw nginx configuration: never supported, by design.
-const SNIPPETS: &[&str] = &["configuration-snippet", "server-snippet", "stream-snippet"];
 
 /// nginx directives that restrict access: a snippet that uses one fails closed.
 const ACCESS_DIRECTIVES: &[&str] = &[
@@ -337,27 +286,33 @@ pub fn parse(ingress: &Ingress, secrets: &Secrets, diags: &mut Diagnostics) -> I
                 options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);
             }
-            n if SNIPPETS.contains(&n) => match snippet_access_directive(value) {
-                Some(directive) => {
-                    options.unenforced.push(key);
-                    diags.warning(
+            n => match catalogue::lookup(n).map(|entry| (entry.support, entry.note)) {
+                Some((Support::Never, _)) => match snippet_access_directive(value) {
+                    Some(directive) => {
+                        options.unenforced.push(key);
+                        diags.warning(
+                            &id,
+                            &field,
+                            format!("configuration snippets are never supported, and this one restricts access ({directive}): every path of this Ingress answers 503 (fail closed)"),
+                        );
+                    }
+                    None => diags.warning(
                         &id,
                         &field,
-                        format!("configuration snippets are never supported, and this one restricts access ({directive}): every path of this Ingress answers 503 (fail closed)"),
-                    );
+                        "configuration snippets are never supported (raw config injection); ignored",
+                    ),
+                },
+                Some((Support::Ignored, why)) => {
+                    diags.warning(&id, &field, format!("not yet supported ({why}); ignored"))
                 }
-                None => diags.warning(
+                // Supported names are read by their family's parser above; the catalogue test keeps
+                // the two in step, so only unknown names arrive here.
+                _ => diags.warning(
                     &id,
                     &field,
-                    "configuration snippets are never supported (raw config injection); ignored",
+                    "unknown ingress-nginx annotation (misspelled?); ignored",
                 ),
             },
-            n if NOT_YET_SUPPORTED.contains(&n) => diags.warning(&id, &field, "not yet supported; ignored"),
-            _ => diags.warning(
-                &id,
-                &field,
-                "unknown ingress-nginx annotation (misspelled?); ignored",
-            ),
         }
     }
     if options.x_forwarded_prefix.is_some() && options.rewrite_target.is_none() {
