@@ -237,10 +237,18 @@ fn persistent_without_endpoints_is_balanced_and_says_so() {
 }
 
 fn canary_of_sticky(behavior: Option<&str>) -> RouteTable {
+    canary_of_sticky_with(behavior, &[])
+}
+
+/// A weight-1 canary of a sticky primary, with more annotations (names without the prefix).
+fn canary_of_sticky_with(behavior: Option<&str>, more: &[(&str, &str)]) -> RouteTable {
     let mut annotations = json!({"nginx.ingress.kubernetes.io/canary": "true",
                                  "nginx.ingress.kubernetes.io/canary-weight": "1"});
     if let Some(b) = behavior {
         annotations["nginx.ingress.kubernetes.io/affinity-canary-behavior"] = json!(b);
+    }
+    for (name, value) in more {
+        annotations[format!("nginx.ingress.kubernetes.io/{name}")] = json!(value);
     }
     let canary = ingress(
         "ns",
@@ -280,6 +288,33 @@ fn sticky_canary_keeps_its_clients() {
     let f = forward(&t, "/app", &mut TestContext::new().cookie(&primary));
     assert_eq!(service_of(&Decision::Forward(f.clone())), "app");
     assert_eq!(f.trace.canary.map(|c| c.rule), Some(CanaryRule::PrimarySession));
+}
+
+/// ingress-nginx's order: a sticky session decides before the canary's header and cookie rules.
+#[wasm_bindgen_test(unsupported = test)]
+fn a_session_outranks_the_canary_header_and_cookie() {
+    let t = canary_of_sticky_with(
+        None,
+        &[("canary-by-header", "X-Canary"), ("canary-by-cookie", "beta")],
+    );
+    let primary = format!("aff=k|{}", backend_key(APP_KEY_NAME));
+    let mut ctx = TestContext::new()
+        .cookie(&format!("{primary}; beta=always"))
+        .header("x-canary", b"always");
+    let f = forward(&t, "/app", &mut ctx);
+    assert_eq!(service_of(&Decision::Forward(f.clone())), "app");
+    assert_eq!(f.trace.canary.map(|c| c.rule), Some(CanaryRule::PrimarySession));
+    let canary = format!("aff=k|{}", backend_key("ns-app-v2-80"));
+    let mut ctx = TestContext::new()
+        .cookie(&format!("{canary}; beta=never"))
+        .header("x-canary", b"never");
+    let f = forward(&t, "/app", &mut ctx);
+    assert!(f.cluster.contains("app-v2"), "{}", f.cluster);
+    assert_eq!(f.trace.canary.map(|c| c.rule), Some(CanaryRule::CanarySession));
+    // Without a session the header decides.
+    let f = forward(&t, "/app", &mut TestContext::new().header("x-canary", b"always"));
+    assert!(f.cluster.contains("app-v2"), "{}", f.cluster);
+    assert_eq!(f.trace.canary.map(|c| c.rule), Some(CanaryRule::HeaderAlways));
 }
 
 #[wasm_bindgen_test(unsupported = test)]

@@ -9,9 +9,9 @@
 //! of the Ingress (503) as it did. Annotations that restrict who may reach a path, or how (other
 //! authentication, rate limits, WAF, and snippets with access directives), fail closed while they are
 //! not enforced: every path of their Ingress answers 503, as ingress-nginx answers for a denied location.
-//! Every other ingress-nginx annotation is warned about as not yet supported, never
-//! dropped silently. On a canary Ingress only the canary and affinity annotations count: the rest come
-//! from the primary Ingress, as ingress-nginx documents.
+//! Every other ingress-nginx annotation is warned about as not yet supported (the [`catalogue`] says
+//! why), never dropped silently. On a canary Ingress only the canary annotations and
+//! `affinity-canary-behavior` count: the rest come from the primary Ingress, as ingress-nginx documents.
 //!
 //! Redirects ([`redirect`]), host names ([`hosts`]) and CORS ([`cors`]) have a module each.
 
