@@ -70,6 +70,16 @@ fn hostile_requests_and_unenforced_access_annotations() {
         "/cart",
         &Expect::backend("web", "/cart"),
     );
+    // The filter says at load which Ingress fails closed, and for which annotation.
+    let log = s.envoy.log();
+    for (ingress, annotation) in [("shop/admin", "auth-url"), ("shop/reports", "limit-rps")] {
+        c.that(
+            log.lines().any(|l| {
+                l.contains(ingress) && l.contains(annotation) && l.contains("answers 503 (fail closed)")
+            }),
+            || format!("Envoy's log does not say that {ingress} fails closed for {annotation}"),
+        );
+    }
 
     // Path limit: 8 KiB (nginx's request-line buffer) routes; a byte more answers 414 from the filter,
     // also for the worst shape for element-wise matching; past the header budget Envoy answers 431.
