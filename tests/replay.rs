@@ -1,7 +1,8 @@
 //! `ingress-wasm replay` end to end: generated ingress-nginx access logs for the seeds' Ingresses
 //! (`tests/replay_support`) in the three formats, replayed against the seeds (nothing differs) and
 //! against deliberately changed Ingresses (exactly the changed requests are reported); canary weights;
-//! malformed, truncated and gzip input; exit statuses; the JSON report.
+//! source ranges and basic auth as nginx judged them; malformed, truncated and gzip input; exit statuses;
+//! the JSON report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod replay_support;
@@ -15,6 +16,8 @@ use std::process::{Command, Stdio};
 const SEEDS: &str = "k8s/examples/seeds.yaml";
 const CANARY: &str = "k8s/examples/canary.yaml";
 const DOCS: &str = "tests/replay_support/docs.yaml";
+const BASIC_AUTH: &str = "k8s/examples/basic-auth.yaml";
+const INTRANET: &str = "tests/replay_support/intranet.yaml";
 
 struct Output {
     code: i32,
@@ -172,6 +175,8 @@ fn count(hits: &[Hit], kinds: &[Kind]) -> u64 {
 fn the_seeds_log_replays_identical_in_every_format() {
     let dir = scratch("identical");
     let hits = seeds_traffic(1000, 100);
+    // nginx's own redirects: app-root's 302 at the server, ssl-redirect's 308 in a location.
+    assert_eq!(count(&hits, &[Kind::AppRoot, Kind::HttpsRedirect]), 2);
     for format in [DEFAULT, CUSTOM, JSON, JSON_BY_NAME] {
         let (out, report) = replay(&dir, &[SEEDS, CANARY, DOCS], &hits, format);
         let name = format.name;
@@ -485,6 +490,95 @@ fn canaries_per_request_and_weights_over_the_log() {
     // X-Beta is not in the log: those requests cannot be judged, and say nothing about the weight.
     assert_eq!(summary(&report, "different"), 0, "{report:#}");
     assert_eq!(report["canaryWeights"][0]["notWeighed"], 103, "{report:#}");
+}
+
+// --- access control: judged as nginx judged it ------------------------------------------------------------
+
+#[test]
+fn source_ranges_and_basic_auth_replay_as_nginx_judged_them() {
+    let dir = scratch("access");
+    let hits = access_traffic();
+    for kind in [Kind::Allowed, Kind::SourceDenied, Kind::Unauthorized] {
+        assert!(count(&hits, &[kind]) > 0, "{kind:?}");
+    }
+    for format in [DEFAULT, CUSTOM, JSON, JSON_BY_NAME] {
+        let (out, report) = replay(&dir, &[BASIC_AUTH, INTRANET], &hits, format);
+        let name = format.name;
+        assert_eq!(out.code, 0, "{name}: {report:#}\n{}", out.stderr);
+        assert_eq!(
+            summary(&report, "identical"),
+            hits.len() as u64,
+            "{name}: {report:#}"
+        );
+        // A log never shows credentials; only the by-name lines lack $remote_addr, and their refusals
+        // are compared as if the client was let in.
+        let not_compared = report["notCompared"].to_string();
+        assert!(
+            not_compared.contains("basic-auth credentials"),
+            "{name}: {not_compared}"
+        );
+        assert_eq!(
+            not_compared.contains("client addresses"),
+            name == JSON_BY_NAME.name,
+            "{name}: {not_compared}"
+        );
+    }
+}
+
+#[test]
+fn a_client_the_new_ranges_judge_otherwise_is_a_difference() {
+    let dir = scratch("ranges");
+    let hits = access_traffic();
+    // 10.2.0.5 was let in and the narrower allowlist refuses it; 10.66.1.1 was refused and now gets in.
+    let intranet = changed(
+        &dir,
+        INTRANET,
+        &[
+            (
+                "    nginx.ingress.kubernetes.io/denylist-source-range: 10.66.0.0/16\n",
+                "",
+            ),
+            (
+                "allowlist-source-range: 10.0.0.0/8",
+                "allowlist-source-range: 10.1.0.0/16, 10.66.0.0/16",
+            ),
+        ],
+    );
+    for format in [CUSTOM, JSON] {
+        let (out, report) = replay(&dir, &[BASIC_AUTH, &intranet], &hits, format);
+        let name = format.name;
+        assert_eq!(out.code, 3, "{name}: {report:#}");
+        assert_eq!(
+            causes(&report),
+            vec![("rejected".to_string(), 2)],
+            "{name}: {report:#}"
+        );
+        let differences = report["differences"].as_array().unwrap();
+        let refused = differences
+            .iter()
+            .find(|d| d["new"]["status"] == 403)
+            .unwrap_or_else(|| panic!("{name}: {report:#}"));
+        assert_eq!(refused["old"]["upstream"], INTRANET_UPSTREAM);
+        assert_eq!(refused["example"]["path"], "/");
+        assert_eq!(refused["rule"]["reason"], "source-denied");
+        let let_in = differences
+            .iter()
+            .find(|d| d["old"]["status"] == 403)
+            .unwrap_or_else(|| panic!("{name}: {report:#}"));
+        assert_eq!(let_in["new"]["upstream"], INTRANET_UPSTREAM);
+        assert_eq!(let_in["example"]["path"], "/pages/secret");
+    }
+    // Without host the two requests are different or ambiguous; without client address neither can be
+    // judged.
+    let (_, report) = replay(&dir, &[BASIC_AUTH, &intranet], &hits, DEFAULT);
+    assert_eq!(
+        summary(&report, "different") + summary(&report, "ambiguous"),
+        2,
+        "{report:#}"
+    );
+    let (out, report) = replay(&dir, &[BASIC_AUTH, &intranet], &hits, JSON_BY_NAME);
+    assert_eq!(out.code, 0, "{report:#}");
+    assert_eq!(summary(&report, "identical"), hits.len() as u64);
 }
 
 // --- bad input ---------------------------------------------------------------------------------------------

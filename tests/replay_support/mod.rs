@@ -1,5 +1,6 @@
 //! Access logs as ingress-nginx writes them, for the seeds' Ingresses (`k8s/examples/seeds.yaml`, the
-//! canary of `canary.yaml` and the trailing-slash path of `tests/replay_support/docs.yaml`), in the three formats
+//! canary of `canary.yaml` and the trailing-slash path of `tests/replay_support/docs.yaml`) and for access
+//! control (`k8s/examples/basic-auth.yaml`, `tests/replay_support/intranet.yaml`), in the three formats
 //! `replay` reads. What each request logs is written down here from ingress-nginx's behaviour, not
 //! computed by the router, so a replay that agrees is a real comparison. Used by `tests/replay.rs` and
 //! `benches/replay.rs`.
@@ -8,6 +9,10 @@
 /// One logged request.
 #[derive(Debug, Clone)]
 pub struct Hit {
+    /// `$remote_addr`.
+    pub client: &'static str,
+    /// `$scheme`.
+    pub scheme: &'static str,
     pub host: &'static str,
     pub method: &'static str,
     /// Path and query as the client sent them.
@@ -43,6 +48,12 @@ pub enum Kind {
     NotFound,
     SlashRedirect,
     Docs,
+    AppRoot,
+    HttpsRedirect,
+    /// Access control: let in, refused by a source range, refused by basic auth.
+    Allowed,
+    SourceDenied,
+    Unauthorized,
 }
 
 pub const GAME_HOST: &str = "game.example.org";
@@ -52,9 +63,14 @@ pub const CHAT_HOST: &str = "myproject.project.io";
 pub const API_HOST: &str = "example.com";
 pub const DOCS_HOST: &str = "docs.example.org";
 pub const CHAT_UPSTREAM: &str = "nginx-chatforyou-io-svc-8443";
+pub const SHOP_HOST: &str = "shop.example.com";
+pub const INTRANET_HOST: &str = "intranet.example.org";
+pub const INTRANET_UPSTREAM: &str = "corp-wiki-8080";
 
 fn forward(host: &'static str, path: &str, upstream: &str, uri: &str, kind: Kind) -> Hit {
     Hit {
+        client: "10.0.0.1",
+        scheme: "http",
         host,
         method: "GET",
         path: path.to_string(),
@@ -150,13 +166,43 @@ pub fn seeds_traffic(weighed: usize, to_canary: usize) -> Vec<Hit> {
     session.cookie = format!("theme=dark; {}", chat_session_cookie("route"));
     hits.push(session);
     hits.push(not_found(CHAT_HOST, "/other"));
+    // app-root (here "/" itself) answers 302 at the server level, before any location is entered.
+    hits.push(Hit {
+        status: 302,
+        upstream: "-".to_string(),
+        alternative: "-",
+        addr: "-",
+        location: format!("http://{CHAT_HOST}/"),
+        ..forward(CHAT_HOST, "/", "-", "/", Kind::AppRoot)
+    });
     // 4. example.com/api.
+    // The host has TLS: these came over HTTPS.
     for path in ["/api", "/api/v1/users", "/api/"] {
         let uri = path;
-        hits.push(forward(API_HOST, path, "default-api-service-80", uri, Kind::Api));
+        hits.push(Hit {
+            scheme: "https",
+            ..forward(API_HOST, path, "default-api-service-80", uri, Kind::Api)
+        });
     }
-    hits.push(not_found(API_HOST, "/apix"));
-    hits.push(not_found(API_HOST, "/"));
+    for path in ["/apix", "/"] {
+        hits.push(Hit {
+            scheme: "https",
+            ..not_found(API_HOST, path)
+        });
+    }
+    // Over plain HTTP the location's ssl-redirect answers 308 without asking the upstream.
+    hits.push(Hit {
+        status: 308,
+        addr: "-",
+        location: format!("https://{API_HOST}/api"),
+        ..forward(
+            API_HOST,
+            "/api",
+            "default-api-service-80",
+            "/api",
+            Kind::HttpsRedirect,
+        )
+    });
     // A host no rule names: the host-less rules of the game server, else 404.
     hits.push(not_found("unknown.example.net", "/nothing"));
     // 5. docs: Prefix "/guide/": "/guide" answers 301 to "/guide/" before any location is entered.
@@ -186,35 +232,105 @@ pub fn seeds_traffic(weighed: usize, to_canary: usize) -> Vec<Hit> {
     hits
 }
 
+/// Requests to the access-controlled Ingresses, as ingress-nginx answered them: `basic-auth.yaml`
+/// (allowlist 10.0.0.0/8, then basic auth) and `intranet.yaml` (denylist 10.66.0.0/16, then allowlist
+/// 10.0.0.0/8 and 2001:db8::/32). A refusal names the location's upstream and no upstream address.
+pub fn access_traffic() -> Vec<Hit> {
+    let admitted = |client, host, path: &str, upstream, uri: &str| Hit {
+        client,
+        ..forward(host, path, upstream, uri, Kind::Allowed)
+    };
+    let refused = |client, host, path: &str, upstream, status, kind| Hit {
+        client,
+        status,
+        addr: "-",
+        ..forward(host, path, upstream, path, kind)
+    };
+    vec![
+        // An allowed client: without credentials basic auth's 401, with them the upstream.
+        refused(
+            "10.1.2.3",
+            SHOP_HOST,
+            "/admin",
+            "shop-admin-80",
+            401,
+            Kind::Unauthorized,
+        ),
+        admitted(
+            "10.1.2.3",
+            SHOP_HOST,
+            "/admin/orders?page=2",
+            "shop-admin-80",
+            "/admin/orders",
+        ),
+        refused(
+            "192.168.1.1",
+            SHOP_HOST,
+            "/admin",
+            "shop-admin-80",
+            403,
+            Kind::SourceDenied,
+        ),
+        admitted("10.2.0.5", INTRANET_HOST, "/", INTRANET_UPSTREAM, "/"),
+        admitted(
+            "2001:db8::7",
+            INTRANET_HOST,
+            "/pages/home",
+            INTRANET_UPSTREAM,
+            "/pages/home",
+        ),
+        refused(
+            "192.168.1.1",
+            INTRANET_HOST,
+            "/",
+            INTRANET_UPSTREAM,
+            403,
+            Kind::SourceDenied,
+        ),
+        refused(
+            "10.66.1.1",
+            INTRANET_HOST,
+            "/pages/secret",
+            INTRANET_UPSTREAM,
+            403,
+            Kind::SourceDenied,
+        ),
+    ]
+}
+
 /// ingress-nginx's default `log-format-upstream`.
 pub fn default_line(h: &Hit, n: usize) -> String {
     format!(
-        "10.0.{}.{} - - [10/Oct/2025:13:55:36 +0000] \"{} {} HTTP/1.1\" {} 612 \"-\" \"curl/8.5.0\" 84 0.003 \
+        "{} - - [10/Oct/2025:13:55:36 +0000] \"{} {} HTTP/1.1\" {} 612 \"-\" \"curl/8.5.0\" 84 0.003 \
          [{}] [{}] {} 612 0.002 {} {:032x}",
-        n % 200,
-        n % 250,
+        h.client,
         h.method,
         h.path,
         h.status,
         h.upstream,
         h.alternative,
         h.addr,
-        if h.addr == "-" { "-".to_string() } else { h.status.to_string() },
+        if h.addr == "-" {
+            "-".to_string()
+        } else {
+            h.status.to_string()
+        },
         n
     )
 }
 
-/// A custom text `log-format-upstream` carrying the host, the canary header, the cookie, `$uri` and
-/// the Location.
+/// A custom text `log-format-upstream` carrying the client, the scheme, the host, the canary header,
+/// the cookie, `$uri` and the Location.
 pub const CUSTOM_FORMAT: &str =
-    "$remote_addr [$time_local] $host \"$request\" $status [$proxy_upstream_name] \
+    "$remote_addr [$time_local] $scheme $host \"$request\" $status [$proxy_upstream_name] \
     [$proxy_alternative_upstream_name] $upstream_addr \"$http_x_canary\" \"$http_cookie\" $uri \
     \"$sent_http_location\" $request_time";
 
 pub fn custom_line(h: &Hit, n: usize) -> String {
     format!(
-        "10.0.0.{} [10/Oct/2025:13:55:36 +0000] {} \"{} {} HTTP/1.1\" {} [{}] [{}] {} \"{}\" \"{}\" {} \"{}\" 0.00{}",
-        n % 250,
+        "{} [10/Oct/2025:13:55:36 +0000] {} {} \"{} {} HTTP/1.1\" {} [{}] [{}] {} \"{}\" \"{}\" {} \"{}\" 0.00{}",
+        h.client,
+        h.scheme,
         h.host,
         h.method,
         h.path,
@@ -231,14 +347,15 @@ pub fn custom_line(h: &Hit, n: usize) -> String {
 }
 
 /// A JSON `log-format-upstream` for `log-format-escape-json`.
-pub const JSON_FORMAT: &str = r#"{"time": "$time_iso8601", "host": "$host", "method": "$request_method", "request": "$request_uri", "status": $status, "upstream": "$proxy_upstream_name", "alternative": "$proxy_alternative_upstream_name", "upstream_addr": "$upstream_addr", "canary": "$http_x_canary", "cookie": "$http_cookie", "path": "$uri", "location": "$sent_http_location"}"#;
+pub const JSON_FORMAT: &str = r#"{"time": "$time_iso8601", "client": "$remote_addr", "host": "$host", "method": "$request_method", "request": "$request_uri", "status": $status, "upstream": "$proxy_upstream_name", "alternative": "$proxy_alternative_upstream_name", "upstream_addr": "$upstream_addr", "canary": "$http_x_canary", "cookie": "$http_cookie", "path": "$uri", "location": "$sent_http_location"}"#;
 
 pub fn json_line(h: &Hit, _n: usize) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     format!(
-        "{{\"time\": \"2025-10-10T13:55:36+00:00\", \"host\": {}, \"method\": {}, \"request\": {}, \"status\": {}, \
+        "{{\"time\": \"2025-10-10T13:55:36+00:00\", \"client\": {}, \"host\": {}, \"method\": {}, \"request\": {}, \"status\": {}, \
          \"upstream\": {}, \"alternative\": {}, \"upstream_addr\": {}, \"canary\": {}, \"cookie\": {}, \"path\": {}, \
          \"location\": {}}}",
+        q(h.client),
         q(h.host),
         q(h.method),
         q(&h.path),
@@ -253,7 +370,7 @@ pub fn json_line(h: &Hit, _n: usize) -> String {
     )
 }
 
-/// JSON lines whose keys are the variables' names (no template needed).
+/// JSON lines whose keys are the variables' names (no template needed), without the client address.
 pub fn json_by_name_line(h: &Hit, _n: usize) -> String {
     serde_json::json!({
         "host": h.host, "request": format!("{} {} HTTP/1.1", h.method, h.path), "status": h.status,

@@ -63,8 +63,11 @@ impl CandidateHosts {
     pub fn order(&self, old: &Old<'_>, names: &UpstreamNames, order: &mut Vec<usize>) {
         order.clear();
         match old {
-            Old::Upstream { primary, .. } => {
-                let rule_hosts = names.hosts_of(primary).unwrap_or_default();
+            Old::Upstream {
+                primary: upstream, ..
+            }
+            | Old::LocationReply { upstream, .. } => {
+                let rule_hosts = names.hosts_of(upstream).unwrap_or_default();
                 order.extend(
                     rule_hosts
                         .iter()

@@ -1,9 +1,10 @@
-//! What a logged request gives a decision beyond its request line: the headers the log carries, a
-//! seeded random source (runs are reproducible; weighted canaries are judged over the whole log, not per
+//! What a logged request gives a decision beyond its request line: the headers the log carries, the
+//! client address (`$remote_addr`) when it has one, a seeded random source (runs are reproducible; weighted canaries are judged over the whole log, not per
 //! draw) and a fixed clock (only cookie expiry dates read it, and those are not compared).
 
 use super::fields::{Fields, HeaderNames};
 use ingress_wasm::decide::RequestContext;
+use std::net::IpAddr;
 
 /// The request headers one line shows.
 #[derive(Clone, Copy)]
@@ -28,6 +29,8 @@ impl LoggedHeaders<'_, '_> {
 
 pub struct LoggedContext<'r, 'f, 'a> {
     pub headers: LoggedHeaders<'f, 'a>,
+    /// `$remote_addr`: the address nginx's access rules judged.
+    pub client: Option<IpAddr>,
     pub random: &'r mut SplitMix64,
 }
 
@@ -44,9 +47,10 @@ impl RequestContext for LoggedContext<'_, '_, '_> {
         0
     }
 
-    /// Not read from the log: source ranges see an unknown client (and deny).
-    fn client_address(&mut self) -> Option<std::net::IpAddr> {
-        None
+    /// Without it source ranges refuse the client; the replayer does not hold that against the log
+    /// (see `unseen_access`).
+    fn client_address(&mut self) -> Option<IpAddr> {
+        self.client
     }
 }
 
@@ -88,6 +92,7 @@ mod tests {
         };
         let mut ctx = LoggedContext {
             headers,
+            client: "10.1.2.3".parse().ok(),
             random: &mut random,
         };
         assert_eq!(ctx.header("x-canary"), Some(b"always".to_vec()));
@@ -95,6 +100,7 @@ mod tests {
         assert!(headers.knows("cookie") && headers.knows("X-Canary"));
         assert!(!headers.knows("user-agent"));
         assert_ne!(ctx.random(), ctx.random());
+        assert_eq!(ctx.client_address(), "10.1.2.3".parse().ok());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub enum Cause {
     Redirect,
     /// A 404 on one side only.
     NotFound,
-    /// An answer of the proxy's own (400, 414, 503 fail closed, ...) on one side only.
+    /// An answer of the proxy's own (400, 401, 403, 414, 503 fail closed, ...) on one side only.
     Rejected,
 }
 
@@ -51,7 +51,9 @@ impl Cause {
             Cause::Affinity => "the same backend, but the request's session cookie is not honoured",
             Cause::Redirect => "a redirect on one side only, or another status or Location",
             Cause::NotFound => "a 404 on one side only",
-            Cause::Rejected => "an answer of the proxy's own (400, 414, 503 fail closed) on one side only",
+            Cause::Rejected => {
+                "an answer of the proxy's own (400, 403 and 401 of access control, 414, 503 fail closed) on one side only"
+            }
         }
     }
 }

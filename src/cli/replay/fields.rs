@@ -23,10 +23,12 @@ pub enum Var {
     Uri,
     /// `$sent_http_location`: a redirect's `Location`.
     SentHttpLocation,
+    /// `$remote_addr`: the client address nginx's access rules judged (after the realip module).
+    RemoteAddr,
 }
 
 impl Var {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     pub fn from_name(name: &str) -> Option<Var> {
         Some(match name {
@@ -42,6 +44,7 @@ impl Var {
             "upstream_addr" => Var::UpstreamAddr,
             "uri" => Var::Uri,
             "sent_http_location" => Var::SentHttpLocation,
+            "remote_addr" => Var::RemoteAddr,
             _ => return None,
         })
     }
@@ -165,7 +168,8 @@ mod tests {
         assert_eq!(names.slot_of("http_cookie"), Slot::Header(1));
         assert_eq!(names.slot_of("http_x_canary"), Slot::Header(0));
         assert_eq!(names.slot_of("http_host"), Slot::Var(Var::HttpHost));
-        assert_eq!(names.slot_of("remote_addr"), Slot::Skip);
+        assert_eq!(names.slot_of("remote_addr"), Slot::Var(Var::RemoteAddr));
+        assert_eq!(names.slot_of("remote_user"), Slot::Skip);
         assert_eq!(names.index("X-Canary"), Some(0));
         assert_eq!(names.index("Cookie"), Some(1));
         assert_eq!(names.index("x-canar"), None);

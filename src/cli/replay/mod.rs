@@ -4,7 +4,8 @@
 //! Each line is read with the log's format ([`format`]), turned into the request and what ingress-nginx
 //! did with it ([`record`]), decided by the same loader and `decide` the filter runs, and compared
 //! ([`replayer`]): the backend by ingress-nginx's upstream name of the backend the router chose, the
-//! canary, the rewrite (when the log has `$uri`), redirects, 404s and session cookies. The counts and
+//! canary, the rewrite (when the log has `$uri`), redirects, 404s, access refusals (by the log's client
+//! address; what the log cannot show, [`unseen_access`]) and session cookies. The counts and
 //! the differences are kept in bounded memory ([`tally`]) and reported ([`report`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -26,6 +27,7 @@ mod session;
 mod tally;
 mod template;
 mod text_line;
+mod unseen_access;
 mod upstream_names;
 mod uri;
 
@@ -149,6 +151,10 @@ struct Seen {
     uri: bool,
     location: bool,
     cookie: bool,
+    /// A client address (`$remote_addr`).
+    client: bool,
+    /// `$http_authorization`.
+    authorization: bool,
 }
 
 impl Seen {
@@ -164,6 +170,21 @@ impl Seen {
         if !self.location {
             notes.push(
                 "redirect Locations: the log has no $sent_http_location; redirect statuses are compared"
+                    .to_string(),
+            );
+        }
+        let policies = || table.routes().iter().filter_map(|r| r.policy.as_deref());
+        if !self.client && policies().any(|p| p.source_ranges.is_some()) {
+            notes.push(
+                "client addresses: the log has no $remote_addr; a request a source range would refuse is \
+                 compared as if the client was let in (the location's backend, or ingress-nginx's own 401 or 403)"
+                    .to_string(),
+            );
+        }
+        if !self.authorization && policies().any(|p| p.basic_auth.is_some()) {
+            notes.push(
+                "basic-auth credentials: a log does not show them; a request basic auth would refuse is compared \
+                 as if authenticated (the location's backend, or ingress-nginx's own 401)"
                     .to_string(),
             );
         }
@@ -236,6 +257,9 @@ impl Replay<'_, '_> {
             self.seen.uri |= fields.has(Var::Uri);
             self.seen.location |= fields.has(Var::SentHttpLocation);
             self.seen.cookie |= headers.index("cookie").is_some_and(|i| fields.carries_header(i));
+            self.seen.authorization |= headers
+                .index("authorization")
+                .is_some_and(|i| fields.carries_header(i));
             let logged = match Logged::from_fields(&mut fields) {
                 Ok(Ok(logged)) => logged,
                 Ok(Err(_)) => {
@@ -248,6 +272,7 @@ impl Replay<'_, '_> {
                 }
             };
             self.seen.host |= logged.host().is_some();
+            self.seen.client |= logged.client.is_some();
             let replayed = self.replayer.replay(&logged, &fields, headers);
             self.tally.add(replayed, |detail, host| Example {
                 log: name.clone(),

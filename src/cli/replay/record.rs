@@ -4,6 +4,7 @@ use super::fields::{Fields, Var};
 use super::line_error::{LineError, LineErrorKind};
 use super::upstream_names::is_default_backend;
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::ops::Range;
 
 /// What ingress-nginx did, as its log shows it.
@@ -21,6 +22,9 @@ pub enum Old<'a> {
     Redirect { status: u16 },
     /// nginx answered itself (no upstream name) with this status.
     Local { status: Option<u16> },
+    /// nginx answered itself inside the location of `upstream` without asking it (the upstream is named,
+    /// no upstream address): an access denial (401, 403), a limit (503, 413), a client that left (499).
+    LocationReply { upstream: Cow<'a, str>, status: u16 },
 }
 
 #[derive(Debug)]
@@ -39,6 +43,9 @@ pub struct Logged<'a> {
     pub uri: Option<Cow<'a, str>>,
     /// `$sent_http_location`.
     pub location: Option<Cow<'a, str>>,
+    /// `$remote_addr`: the client address nginx's source ranges judged; None when the log does not show
+    /// one (or shows no IP address, as for a Unix socket).
+    pub client: Option<IpAddr>,
 }
 
 /// A line that is well formed but holds no request nginx routed (a TLS handshake sent to the HTTP port,
@@ -67,21 +74,29 @@ impl<'a> Logged<'a> {
         let (authority, path) = split_target(&request, target);
         let host_field = fields.take(Var::Host).or_else(|| fields.take(Var::HttpHost));
         let status = fields.get(Var::Status).and_then(|s| s.parse().ok());
-        let no_upstream_contacted = fields.has(Var::UpstreamAddr) && fields.get(Var::UpstreamAddr).is_none();
+        // nginx writes `-`, or with escape=json an empty string, when it asked no upstream.
+        let no_upstream_contacted = fields.has(Var::UpstreamAddr)
+            && fields.get(Var::UpstreamAddr).is_none_or(|a| a.trim().is_empty());
         let alternative = fields
             .take(Var::ProxyAlternativeUpstreamName)
             .filter(|name| !name.is_empty());
-        let redirect = status.filter(|s| (300..400).contains(s));
         let upstream = fields
             .take(Var::ProxyUpstreamName)
             .filter(|name| !name.is_empty());
-        let old = match (upstream, redirect) {
-            (None, Some(status)) => Old::Redirect { status },
-            (None, None) => Old::Local { status },
+        let is_redirect = |status: u16| (300..400).contains(&status);
+        let old = match (upstream, status) {
+            (None, Some(status)) if is_redirect(status) => Old::Redirect { status },
+            (None, status) => Old::Local { status },
             (Some(name), _) if is_default_backend(&name) => Old::DefaultBackend,
-            (Some(_), Some(status)) if no_upstream_contacted => Old::Redirect { status },
+            (Some(_), Some(status)) if no_upstream_contacted && is_redirect(status) => {
+                Old::Redirect { status }
+            }
+            (Some(upstream), Some(status)) if no_upstream_contacted => {
+                Old::LocationReply { upstream, status }
+            }
             (Some(primary), _) => Old::Upstream { primary, alternative },
         };
+        let client = fields.get(Var::RemoteAddr).and_then(|a| a.trim().parse().ok());
         Ok(Ok(Logged {
             method,
             path,
@@ -91,6 +106,7 @@ impl<'a> Logged<'a> {
             old,
             uri: fields.take(Var::Uri),
             location: fields.take(Var::SentHttpLocation),
+            client,
             request,
         }))
     }
@@ -232,6 +248,45 @@ mod tests {
             ]),
             Old::Redirect { status: 308 }
         );
+        // nginx's own refusal inside a location: the upstream is named but never asked (`-`, or empty
+        // with escape=json).
+        assert_eq!(
+            old(&[
+                r,
+                (Var::ProxyUpstreamName, "a"),
+                (Var::Status, "403"),
+                (Var::UpstreamAddr, "-")
+            ]),
+            Old::LocationReply {
+                upstream: "a".into(),
+                status: 403
+            }
+        );
+        assert_eq!(
+            old(&[
+                r,
+                (Var::ProxyUpstreamName, "a"),
+                (Var::Status, "401"),
+                (Var::UpstreamAddr, "")
+            ]),
+            Old::LocationReply {
+                upstream: "a".into(),
+                status: 401
+            }
+        );
+        // The upstream's own 401.
+        assert_eq!(
+            old(&[
+                r,
+                (Var::ProxyUpstreamName, "a"),
+                (Var::Status, "401"),
+                (Var::UpstreamAddr, "10.0.0.1:80")
+            ]),
+            Old::Upstream {
+                primary: "a".into(),
+                alternative: None
+            }
+        );
         // The upstream's own redirect.
         assert_eq!(
             old(&[
@@ -256,6 +311,25 @@ mod tests {
                 alternative: Some("b".into())
             }
         );
+    }
+
+    #[test]
+    fn the_client_address() {
+        let client = |address: &'static str| {
+            logged(&[
+                (Var::Request, "GET / HTTP/1.1"),
+                (Var::ProxyUpstreamName, "a"),
+                (Var::RemoteAddr, address),
+            ])
+            .unwrap()
+            .unwrap()
+            .client
+        };
+        assert_eq!(client("10.1.2.3"), "10.1.2.3".parse().ok());
+        assert_eq!(client("2001:db8::7"), "2001:db8::7".parse().ok());
+        // No address, or none an access rule can judge (a Unix socket).
+        assert_eq!(client("-"), None);
+        assert_eq!(client("unix:"), None);
     }
 
     #[test]

@@ -6,11 +6,12 @@ use super::difference::{Cause, Difference, Rule, Side};
 use super::fields::{Fields, HeaderNames};
 use super::record::{Logged, Old};
 use super::session::SessionKeys;
+use super::unseen_access::{is_access_refusal, UnseenAccess};
 use super::upstream_names::{same_upstream, UpstreamNames, DEFAULT_BACKEND};
 use super::uri::{percent_decode, same_location, Known};
 use ingress_wasm::decide::canary::{Canary, CanaryChoice, CanaryId, CanaryRule};
 use ingress_wasm::decide::request_path::{split_query, RequestPath};
-use ingress_wasm::decide::{Decision, Forward, Reason, RouteInfo, RouteTable};
+use ingress_wasm::decide::{Decision, Forward, Reason, RouteId, RouteInfo, RouteTable};
 use ingress_wasm::model::annotations::affinity::AffinityMode;
 use ingress_wasm::Request;
 
@@ -211,6 +212,7 @@ impl<'t> Replayer<'t> {
         };
         let mut ctx = LoggedContext {
             headers,
+            client: logged.client,
             random: &mut self.random,
         };
         let table: &'t RouteTable = self.table;
@@ -229,9 +231,36 @@ impl<'t> Replayer<'t> {
             scheme: logged.scheme.is_some(),
             host: host_known,
         };
+        let unseen = UnseenAccess::of(&decision, logged.client.is_some(), headers);
+        let judged_unseen = unseen.and_then(|access| self.compare_unseen_access(logged, access));
         Judged {
-            result: self.compare(logged, headers, &decision, known),
-            outcome: self.outcome(&decision),
+            result: match judged_unseen {
+                Some(result) => result,
+                None => self.compare(logged, headers, &decision, known),
+            },
+            outcome: self.outcome(&decision, unseen),
+        }
+    }
+
+    /// A refusal the log cannot judge, against what ingress-nginx did: its backend when it forwarded,
+    /// else its own answer; None when ingress-nginx did something else (compared as any refusal).
+    fn compare_unseen_access(
+        &self,
+        logged: &Logged<'_>,
+        access: UnseenAccess,
+    ) -> Option<Result<Option<CanarySample>, Mismatch>> {
+        let route = Some(access.route);
+        match &logged.old {
+            Old::Upstream { primary, .. } => Some(self.same_location(primary, route).map(|()| None)),
+            Old::LocationReply { upstream, status } if !is_access_refusal(*status) => {
+                Some(self.same_location(upstream, route).map(|()| None))
+            }
+            Old::LocationReply { status, .. } | Old::Local { status: Some(status) }
+                if access.explains(*status, self.table.route(access.route)) =>
+            {
+                Some(Ok(None))
+            }
+            _ => None,
         }
     }
 
@@ -247,6 +276,17 @@ impl<'t> Replayer<'t> {
             (Old::Upstream { primary, alternative }, Decision::Forward(f)) => {
                 self.compare_forward(logged, ctx, f, primary, alternative.as_deref())
             }
+            // nginx answered inside the location (a limit, a client that left): the location is what
+            // routing decided.
+            (Old::LocationReply { upstream, status }, Decision::Forward(f))
+                if !is_access_refusal(*status) =>
+            {
+                self.same_location(upstream, f.trace.route).map(|()| None)
+            }
+            (
+                Old::LocationReply { status, .. },
+                Decision::Reject { status: ours, .. } | Decision::Respond { status: ours, .. },
+            ) if status == ours => Ok(None),
             (Old::DefaultBackend | Old::Local { status: Some(404) }, Decision::NotFound(_)) => Ok(None),
             (
                 Old::Redirect { status },
@@ -293,12 +333,7 @@ impl<'t> Replayer<'t> {
     ) -> Result<Option<CanarySample>, Mismatch> {
         let route = f.trace.route.and_then(|id| self.table.route(id));
         let ours = f.trace.route.map_or("", |id| self.names.route(id));
-        if !same_upstream(primary, ours) {
-            return Err(Mismatch {
-                cause: self.placement(primary, route),
-                detail: None,
-            });
-        }
+        self.same_location(primary, f.trace.route)?;
         let mut sample = None;
         match (alternative, f.trace.canary) {
             (None, None) => {}
@@ -387,6 +422,18 @@ impl<'t> Replayer<'t> {
         (!is_draw(canary, choice.rule)).then_some(choice)
     }
 
+    /// Whether the logged upstream is the backend of the router's `route`; else how it moved.
+    fn same_location(&self, logged: &str, route: Option<RouteId>) -> Result<(), Mismatch> {
+        let ours = route.map_or("", |id| self.names.route(id));
+        if same_upstream(logged, ours) {
+            return Ok(());
+        }
+        Err(Mismatch {
+            cause: self.placement(logged, route.and_then(|id| self.table.route(id))),
+            detail: None,
+        })
+    }
+
     /// Which kind of placement moved a request to another backend.
     fn placement(&self, logged: &str, route: Option<&RouteInfo>) -> Cause {
         match self.names.hosts_of(logged) {
@@ -396,7 +443,11 @@ impl<'t> Replayer<'t> {
         }
     }
 
-    fn outcome(&self, decision: &Decision<'_>) -> Outcome {
+    /// A refusal the log cannot judge counts as the forward it would be for a client let in.
+    fn outcome(&self, decision: &Decision<'_>, unseen: Option<UnseenAccess>) -> Outcome {
+        if let Some(access) = unseen {
+            return Outcome::Forward(self.names.route_key(access.route), None);
+        }
         match decision {
             Decision::Forward(f) => Outcome::Forward(
                 f.trace.route.map_or(usize::MAX, |id| self.names.route_key(id)),
@@ -438,7 +489,23 @@ impl<'t> Replayer<'t> {
             host_match: trace.host,
             canary: trace.canary,
         };
-        (self.new_side(&decision), rule)
+        let side = match UnseenAccess::of(&decision, logged.client.is_some(), headers) {
+            Some(access) => self.unseen_side(access),
+            None => self.new_side(&decision),
+        };
+        (side, rule)
+    }
+
+    /// A refusal the log cannot judge, as the backend a client let in reaches.
+    fn unseen_side(&self, access: UnseenAccess) -> Side {
+        let upstream = self.names.route(access.route).to_string();
+        Side {
+            label: access.label(&upstream),
+            upstream: Some(upstream),
+            alternative: None,
+            status: Some(access.status),
+            cluster: self.table.route(access.route).map(|r| r.backend.cluster.clone()),
+        }
     }
 
     fn new_side(&self, decision: &Decision<'_>) -> Side {
@@ -528,6 +595,12 @@ fn old_side(old: &Old<'_>) -> Side {
         Old::Redirect { status } => Side {
             status: Some(*status),
             label: format!("redirect {status}"),
+            ..blank
+        },
+        Old::LocationReply { upstream, status } => Side {
+            upstream: Some(upstream.to_string()),
+            status: Some(*status),
+            label: format!("answered {status} itself in the location of {upstream}"),
             ..blank
         },
         Old::Local { status } => Side {

@@ -150,6 +150,7 @@ mod tests {
     #[test]
     fn the_default_format() {
         let (f, _) = read(INGRESS_NGINX_DEFAULT, LINE).unwrap();
+        assert_eq!(f.get(Var::RemoteAddr), Some("10.0.0.9"));
         assert_eq!(f.get(Var::Request), Some("GET /a\"b?x=1 HTTP/1.1"));
         assert_eq!(f.get(Var::Status), Some("200"));
         assert_eq!(f.get(Var::ProxyUpstreamName), Some("default-echo-80"));
