@@ -441,6 +441,15 @@ fn seed_ingresses_and_rewrites() {
         &Expect::backend("chatforyou-io-svc", "/"),
     );
 
+    // app-root "/": ingress-nginx redirects `/` of the host to itself (302, the request's scheme and host).
+    c.expect(
+        &scenario,
+        "chatforyou app-root",
+        CHAT,
+        "/",
+        &Expect::redirect(302, "http://myproject.project.io/"),
+    );
+
     // x-forwarded-prefix with rewrite-target "/foo" on path "/".
     let r = scenario.get(XFP, "/");
     c.check(

@@ -8,18 +8,21 @@
 //! and for clients without SNI), the Host header routing over HTTPS whatever the SNI name, `:scheme` https
 //! seen by the filter (no redirect over HTTPS, over HTTP/1.1 and HTTP/2), the 308 redirects on HTTP with
 //! their exact `Location`, and `X-Forwarded-Proto` / `X-Forwarded-Host` honoured only with
-//! `settings.useForwardedHeaders`.
+//! `settings.useForwardedHeaders`. A path no rule matches on a TLS host redirects to HTTPS under the
+//! `ingress-nginx` profile only, and the seeds' example.com (k8s/examples/seeds.yaml) is served over
+//! HTTPS with its `tls-secret`.
 //!
 //! Needs the release `.wasm`, an Envoy binary (see `support::envoy`), `openssl` and `curl`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 use support::envoy::TempDir;
 use support::h2;
 use support::http::{self, Response};
-use support::scenario::{ingress, path, rule, Checks, Expect, Scenario};
+use support::scenario::{ingress, is_filter_reply, path, rule, Checks, Expect, Scenario};
 use support::tls::{https_get, presented_certificate, Pki};
 
 const NS: &str = "tls";
@@ -305,6 +308,90 @@ fn forwarded_headers_are_trusted_only_with_the_setting() {
     c.that(
         matches!(&r, Ok(r) if r.status == 308 && r.header("location") == Some("https://a.tls.test/z")),
         || format!("X-Forwarded-Proto: http over TLS, trusted: expected 308, got {r:?}"),
+    );
+    c.finish(Some(&s.envoy));
+}
+
+/// A TLS host with only `/app`. Over HTTP, ingress-nginx answers a path no rule matches from the host's
+/// root location, which redirects to HTTPS first; the kubernetes profile has no root location: the
+/// filter's 404. The host's own path redirects under both (the host has TLS in both).
+#[test]
+fn unmatched_path_of_a_tls_host_redirects_only_under_ingress_nginx() {
+    const APP: &str = "app.tls.test";
+    for semantics in ["ingress-nginx", "kubernetes"] {
+        let app = annotated(
+            "app",
+            &[],
+            vec![rule(Some(APP), vec![path("/app", "Prefix", "app", 80)])],
+            json!([{"hosts": [APP], "secretName": "app-cert"}]),
+        );
+        let settings = json!({ "semantics": semantics });
+        let s = Scenario::start(&format!("tls-unmatched-{semantics}"), vec![app], Some(settings));
+        let mut c = Checks::default();
+        let unmatched = match semantics {
+            "ingress-nginx" => Expect::redirect(308, "https://app.tls.test/nowhere?x=1"),
+            _ => Expect::NotFound,
+        };
+        c.expect(&s, semantics, APP, "/nowhere?x=1", &unmatched);
+        c.expect(
+            &s,
+            semantics,
+            APP,
+            "/app/x?x=1",
+            &Expect::redirect(308, "https://app.tls.test/app/x?x=1"),
+        );
+        c.finish(Some(&s.envoy));
+    }
+}
+
+/// The Ingresses of k8s/examples/seeds.yaml, as the file has them.
+fn seeds() -> Vec<Value> {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/k8s/examples/seeds.yaml");
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|document| Value::deserialize(document).unwrap_or_else(|e| panic!("{file}: {e}")))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The seeds' `default/example-ingress` (example.com, `/api` to api-service, TLS from Secret
+/// `tls-secret`), with a certificate for example.com made by the test as that Secret.
+#[test]
+fn the_seeds_example_com_over_https() {
+    const EXAMPLE: &str = "example.com";
+    let dir = TempDir::new("tls-seeds-pki");
+    let pki = Pki::new(&dir.path.join("pki"));
+    pki.secret("default", "tls-secret", &[EXAMPLE]);
+    let s = Scenario::start_https("tls-seeds", seeds(), None, &pki.secrets);
+    let tls = s.envoy.listener_addr("ingress_https");
+    let mut c = Checks::default();
+
+    // curl verifies the certificate for SNI example.com against the test's CA; its Host has the port.
+    let r = https_get(tls, EXAMPLE, "/api/users", &pki.ca, &[]);
+    let authority = format!("{EXAMPLE}:{}", tls.port());
+    let echo = r.as_ref().ok().and_then(Response::echo);
+    let host = echo.as_ref().and_then(|e| e.header("host"));
+    c.that(host == Some(authority.as_str()), || {
+        format!("https://{authority}/api/users: upstream saw host {host:?}")
+    });
+    expect_backend(
+        &mut c,
+        "https://example.com/api/users",
+        r,
+        "api-service",
+        "/api/users",
+    );
+    let r = https_get(tls, EXAMPLE, "/other", &pki.ca, &[]);
+    c.that(matches!(&r, Ok(r) if is_filter_reply(r, 404)), || {
+        format!("https://example.com/other: expected the filter's 404, got {r:?}")
+    });
+    // Plain HTTP: 308 to HTTPS, the query kept.
+    c.expect(
+        &s,
+        "example.com over http",
+        EXAMPLE,
+        "/api/users?page=2",
+        &Expect::redirect(308, "https://example.com/api/users?page=2"),
     );
     c.finish(Some(&s.envoy));
 }
