@@ -32,8 +32,12 @@ impl BasicAuth {
         response_headers: &[(&'static str, String)],
     ) -> Outcome {
         let credentials = ctx.header("authorization").and_then(|v| credentials(&v));
-        let granted = credentials
-            .is_some_and(|(user, password)| self.users.verify(&user, &password, || ctx.random()).granted);
+        let verdict =
+            credentials.map(|(user, password)| self.users.verify(&user, &password, || ctx.random()));
+        if verdict.is_some_and(|v| v.hashed) {
+            ctx.password_hashed();
+        }
+        let granted = verdict.is_some_and(|v| v.granted);
         if granted {
             // An empty value keeps the header from the upstream.
             headers.push(("authorization", String::new()));

@@ -63,6 +63,9 @@ pub trait RequestContext {
     fn may_have_body(&mut self) -> bool {
         true
     }
+    /// Told after basic authentication hashed a password (bcrypt may take tens of milliseconds): the
+    /// filter counts these, so the cost of wrong and new credentials shows in Envoy's stats.
+    fn password_hashed(&mut self) {}
 }
 
 /// A request with nothing beyond its request line: no headers, no body, random numbers 0, time 0.

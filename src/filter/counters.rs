@@ -17,15 +17,18 @@ pub enum Counter {
     Rejected,
     /// Answered by the filter without an error (a CORS preflight).
     Answered,
+    /// Passwords hashed by basic authentication (credentials not remembered yet).
+    PasswordHashes,
 }
 
 impl Counter {
-    const ALL: [Counter; 5] = [
+    const ALL: [Counter; 6] = [
         Counter::Routed,
         Counter::NotFound,
         Counter::Redirected,
         Counter::Rejected,
         Counter::Answered,
+        Counter::PasswordHashes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Counter {
             Counter::Redirected => "ingress_wasm.requests_redirected",
             Counter::Rejected => "ingress_wasm.requests_rejected",
             Counter::Answered => "ingress_wasm.requests_answered",
+            Counter::PasswordHashes => "ingress_wasm.password_hashes",
         }
     }
 }
@@ -42,13 +46,13 @@ impl Counter {
 /// Metric ids of one VM; a counter the host refused to define is skipped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {
-    ids: [Option<u32>; 5],
+    ids: [Option<u32>; Counter::ALL.len()],
 }
 
 impl Counters {
     /// Defines every counter (call once per VM).
     pub fn define() -> Counters {
-        let mut ids = [None; 5];
+        let mut ids = [None; Counter::ALL.len()];
         for (slot, counter) in ids.iter_mut().zip(Counter::ALL) {
             match host::define_counter(counter.name()) {
                 Ok(id) => *slot = Some(id),

@@ -246,7 +246,13 @@ fn route(shared: &Shared, end_of_stream: bool) -> (Action, ForResponse, Option<B
         authority: &authority,
         path: &path,
     };
-    let decision = table.decide_with(&request, &mut EnvoyRequest { end_of_stream });
+    let decision = table.decide_with(
+        &request,
+        &mut EnvoyRequest {
+            end_of_stream,
+            counters: *counters,
+        },
+    );
     debug!(
         "{} {}{} -> {:?}",
         request.scheme, request.authority, request.path, decision

@@ -2,6 +2,7 @@
 //! random numbers (WASI's `random_get`, BoringSSL's `RAND_bytes` in Envoy), the time (WASI's clock), the
 //! client's address and whether a body follows. Asked only when the matched route needs them.
 
+use super::counters::{Counter, Counters};
 use super::host;
 use crate::decide::RequestContext;
 use log::warn;
@@ -10,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct EnvoyRequest {
     /// The request headers ended the stream: no body follows.
     pub end_of_stream: bool,
+    pub counters: Counters,
 }
 
 impl RequestContext for EnvoyRequest {
@@ -57,6 +59,10 @@ impl RequestContext for EnvoyRequest {
 
     fn may_have_body(&mut self) -> bool {
         !self.end_of_stream
+    }
+
+    fn password_hashed(&mut self) {
+        self.counters.increment(Counter::PasswordHashes);
     }
 
     fn now(&mut self) -> i64 {
