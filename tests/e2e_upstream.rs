@@ -265,12 +265,12 @@ fn read_timeouts_bound_each_wait_for_the_backend_not_the_whole_response() {
     ];
     let s = Scenario::start("read-timeout", ingresses, None);
     let mut checks = Checks::default();
-    // No answer within 1 s: 504, as nginx's proxy_read_timeout.
+    // No answer within 1 s: 504, as nginx's proxy_read_timeout (the backend would answer 200 at 2.5 s, so
+    // the 504 alone shows the timeout fired first; no upper bound on the time, which load could stretch).
     let (took, r) = timed(&s, "quick.test", "/?echo-delay-ms=2500");
-    checks.that(
-        r.status == 504 && took >= Duration::from_millis(900) && took < Duration::from_millis(2400),
-        || format!("quick, slow answer: {} after {took:?}", r.summary()),
-    );
+    checks.that(r.status == 504 && took >= Duration::from_millis(900), || {
+        format!("quick, slow answer: {} after {took:?}", r.summary())
+    });
     // A body that keeps coming (0.7 s gaps, 1.4 s in all) is not cut.
     let (took, r) = timed(&s, "quick.test", "/?echo-drip-ms=700");
     checks.that(
