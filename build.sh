@@ -384,7 +384,7 @@ cmd_test() {
     if [[ -f "$WASM" ]]; then
         export INGRESS_WASM="$WASM"
     fi
-    run_step "native tests (unit, CLI, end-to-end with Envoy)" cargo_test "$LOG_DIR/native-tests.log"
+    run_step "native tests (unit, CLI, end-to-end with Envoy)" cargo_test "$LOG_DIR/native-tests.log" --no-fail-fast
     run_step "core tests on wasm32-unknown-unknown (Node)" \
         cargo_test "$LOG_DIR/wasm-tests.log" --target wasm32-unknown-unknown --lib
     run_step "fuzz, ${FUZZ_SMOKE_SECONDS}s per target" fuzz_smoke
