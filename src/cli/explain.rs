@@ -534,6 +534,7 @@ pub(super) fn reason_name(reason: Reason) -> &'static str {
         Reason::PermanentRedirect => "permanent-redirect",
         Reason::TemporalRedirect => "temporal-redirect",
         Reason::CorsPreflight => "cors-preflight",
+        Reason::BackendUnavailable => "backend-unavailable",
     }
 }
 
@@ -587,6 +588,10 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
         Reason::CorsPreflight => {
             "an OPTIONS request from an allowed origin to a route with enable-cors: the CORS preflight is \
              answered 204 without reaching the backend"
+        }
+        Reason::BackendUnavailable => {
+            "the backend's Service, or its port, is not among the Services of the input (see the warnings): \
+             the filter answers 503"
         }
     }
 }

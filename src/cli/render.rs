@@ -65,6 +65,11 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
             ));
         }
     }
+    // The clusters get the EndpointSlices' endpoints, overridden per backend by the --endpoints file.
+    let mut endpoints = endpoints;
+    for (key, list) in &inputs.endpoints {
+        endpoints.entry(key.clone()).or_insert_with(|| list.clone());
+    }
     if !Path::new(&args.wasm).is_file() {
         err(&format!(
             "warning: --wasm {}: no such file (yet); Envoy will need it",

@@ -369,5 +369,6 @@ fn default_backend(
         service: service.to_string(),
         cluster: settings.cluster_template.cluster_name(namespace, service, &port),
         port,
+        unavailable: false,
     }
 }
