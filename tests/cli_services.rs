@@ -66,7 +66,11 @@ fn render_validated(name: &str, files: &[&str], extra: &[&str]) -> (Value, Strin
     assert_eq!(result.code, 0, "{}", result.stderr);
     let config = dir.join("envoy.yaml");
     let validation = support::envoy::validate(&config);
-    assert!(validation.success, "envoy --mode validate failed:\n{}", validation.output);
+    assert!(
+        validation.success,
+        "envoy --mode validate failed:\n{}",
+        validation.output
+    );
     let yaml = std::fs::read_to_string(&config).unwrap();
     (serde_yaml_ng::from_str(&yaml).unwrap(), result.stderr)
 }
@@ -110,15 +114,28 @@ fn check_warns_about_a_missing_service_and_resolves_named_ports() {
         None,
     );
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(json["cluster"], "shop/web:80", "the named port http is Service port 80: {json}");
+    assert_eq!(
+        json["cluster"], "shop/web:80",
+        "the named port http is Service port 80: {json}"
+    );
     let out = run(
-        &["explain", SERVICES, "--url", "http://shop.example.com/legacy/x", "--json"],
+        &[
+            "explain",
+            SERVICES,
+            "--url",
+            "http://shop.example.com/legacy/x",
+            "--json",
+        ],
         None,
     );
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
         (&json["decision"], &json["status"], &json["reason"]),
-        (&Value::from("reject"), &Value::from(503), &Value::from("backend-unavailable")),
+        (
+            &Value::from("reject"),
+            &Value::from(503),
+            &Value::from("backend-unavailable")
+        ),
         "{json}"
     );
 }
@@ -127,8 +144,17 @@ fn check_warns_about_a_missing_service_and_resolves_named_ports() {
 fn check_accepts_seed_004s_external_name_example() {
     let out = run(&["check", EXTERNAL_NAME], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("1 Ingress, 1 route, 0 denied routes, 0 errors"), "{}", out.stdout);
-    assert!(!out.stderr.contains("skipped"), "the Services are read, not skipped: {}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("1 Ingress, 1 route, 0 denied routes, 0 errors"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stderr.contains("skipped"),
+        "the Services are read, not skipped: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -163,7 +189,10 @@ spec: {ports: [{name: http, port: 80}]}
         "{}",
         out.stderr
     );
-    let fixed = input.replace("{type: ExternalName}", "{type: ExternalName, externalName: ext.example.org}");
+    let fixed = input.replace(
+        "{type: ExternalName}",
+        "{type: ExternalName, externalName: ext.example.org}",
+    );
     let out = run(&["check", "-"], Some(&fixed));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -185,7 +214,11 @@ fn render_envoy_with_services_and_endpoint_slices() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["shop/cart:8080", "shop/docs:443", "shop/web:80"], "no cluster for the missing Service");
+    assert_eq!(
+        names,
+        ["shop/cart:8080", "shop/docs:443", "shop/web:80"],
+        "no cluster for the missing Service"
+    );
     let web = cluster(&root, "shop/web:80");
     assert_eq!(
         addresses(web),
@@ -197,18 +230,35 @@ fn render_envoy_with_services_and_endpoint_slices() {
     assert_eq!(cart["lb_policy"], "RING_HASH");
     assert_eq!(addresses(cart), ["10.244.1.20:8080", "10.244.2.21:8080"]);
     let docs = cluster(&root, "shop/docs:443");
-    assert_eq!((&docs["type"], addresses(docs)), (&Value::from("STRICT_DNS"), vec!["docs.example.org:443".to_string()]));
+    assert_eq!(
+        (&docs["type"], addresses(docs)),
+        (
+            &Value::from("STRICT_DNS"),
+            vec!["docs.example.org:443".to_string()]
+        )
+    );
     let route = &root["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         ["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
-    assert_eq!(route["hash_policy"], serde_json::json!([{"connection_properties": {"source_ip": true}}]));
+    assert_eq!(
+        route["hash_policy"],
+        serde_json::json!([{"connection_properties": {"source_ip": true}}])
+    );
     // The filter gets the trimmed Services, nothing of the slices.
     let wasm = root["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         ["http_filters"][0]["typed_config"]["config"]["configuration"]["value"]
         .as_str()
         .unwrap();
     let plugin: Value = serde_json::from_str(wasm).unwrap();
-    assert_eq!(plugin["services"].as_array().unwrap().len(), 3, "{}", plugin["services"]);
-    assert!(!wasm.contains("EndpointSlice") && !wasm.contains("clusterIP") && !wasm.contains("uid"), "{wasm}");
+    assert_eq!(
+        plugin["services"].as_array().unwrap().len(),
+        3,
+        "{}",
+        plugin["services"]
+    );
+    assert!(
+        !wasm.contains("EndpointSlice") && !wasm.contains("clusterIP") && !wasm.contains("uid"),
+        "{wasm}"
+    );
 
     // --endpoints wins over the slices for the backends it names.
     let dir = scratch("endpoints-file");
@@ -225,5 +275,8 @@ fn render_envoy_makes_seed_004s_external_name_a_dns_cluster() {
     let (root, _) = render_validated("external-name", &[EXTERNAL_NAME], &[]);
     let c = cluster(&root, "nginx/chatforyou-io-svc:8443");
     assert_eq!(c["type"], "STRICT_DNS");
-    assert_eq!(addresses(c), ["chatforyou-io-service.chatforyou-io.svc.cluster.local:8443"]);
+    assert_eq!(
+        addresses(c),
+        ["chatforyou-io-service.chatforyou-io.svc.cluster.local:8443"]
+    );
 }

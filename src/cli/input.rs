@@ -236,8 +236,9 @@ fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     }
 }
 
-/// The kind of a document that is a Kubernetes object of another kind (a Service or Deployment next
-/// to the Ingress in the same manifest), which the CLI skips. Documents that look like they were meant
+/// The kind of a document that is a Kubernetes object of another kind (a Deployment next to the
+/// Ingress in the same manifest), which the CLI skips (Secrets, Services and EndpointSlices are read
+/// before this is asked). Documents that look like they were meant
 /// to be Ingresses (no kind, a networking.k8s.io apiVersion, the wrapper form) are left to the plugin's
 /// own checks.
 fn foreign_kind(document: &Value) -> Option<&str> {

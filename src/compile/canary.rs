@@ -57,6 +57,7 @@ pub(super) struct Attached {
 }
 
 /// Attaches the canary Ingresses (oldest first) to the primary routes.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn attach(
     canary_ingresses: &[(Ingress, IngressOptions)],
     index: &PrimaryIndex,

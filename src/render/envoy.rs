@@ -210,8 +210,12 @@ fn http_connection_manager(
         .any(|b| !b.unavailable && client_ip_affinity(&services, b));
     let mut hash_policy = Vec::new();
     if balanced {
-        // Terminal: a request with the filter's affinity key is hashed by that key alone.
-        hash_policy.push(json!({"header": {"header_name": HASH_HEADER}, "terminal": true}));
+        let mut header_hash = json!({"header": {"header_name": HASH_HEADER}});
+        if client_ip {
+            // Terminal: a request with the filter's affinity key is hashed by that key alone.
+            header_hash["terminal"] = json!(true);
+        }
+        hash_policy.push(header_hash);
     }
     if client_ip {
         hash_policy.push(source_ip_hash());

@@ -49,8 +49,12 @@ mod tests {
 
     /// Renders the Ingress of namespace `nginx` with these paths and Services, as `render envoy` does.
     fn render(paths: Vec<Value>, services: Value) -> Value {
+        render_with(json!({}), paths, services)
+    }
+
+    fn render_with(annotations: Value, paths: Vec<Value>, services: Value) -> Value {
         let config = json!({
-            "ingresses": [{"kind": "Ingress", "metadata": {"name": "i", "namespace": "nginx"},
+            "ingresses": [{"kind": "Ingress", "metadata": {"name": "i", "namespace": "nginx", "annotations": annotations},
                 "spec": {"rules": [{"host": "a.example", "http": {"paths": paths}}]}}],
             "services": services,
         });
@@ -129,5 +133,30 @@ mod tests {
         );
         assert_eq!(route(&root).get("hash_policy"), None);
         assert_eq!(clusters(&root)["nginx/web:80"].get("lb_policy"), None);
+    }
+
+    #[test]
+    fn cookie_affinity_keeps_its_own_key_next_to_client_ip() {
+        let root = render_with(
+            json!({"nginx.ingress.kubernetes.io/affinity": "cookie"}),
+            vec![
+                path("/web", "web", json!({"number": 80})),
+                path("/ext", "ext", json!({"number": 80})),
+            ],
+            json!([
+                {"kind": "Service", "metadata": {"name": "web", "namespace": "nginx"},
+                    "spec": {"sessionAffinity": "ClientIP", "ports": [{"port": 80}]}},
+                {"kind": "Service", "metadata": {"name": "ext", "namespace": "nginx"},
+                    "spec": {"type": "ExternalName", "externalName": "ext.example.org"}},
+            ]),
+        );
+        assert_eq!(
+            route(&root)["hash_policy"],
+            json!([
+                {"header": {"header_name": crate::decide::affinity::HASH_HEADER}, "terminal": true},
+                {"connection_properties": {"source_ip": true}},
+            ])
+        );
+        assert_eq!(clusters(&root)["nginx/web:80"]["lb_policy"], "MAGLEV");
     }
 }
