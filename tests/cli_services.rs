@@ -118,6 +118,10 @@ fn check_warns_about_a_missing_service_and_resolves_named_ports() {
         json["cluster"], "shop/web:80",
         "the named port http is Service port 80: {json}"
     );
+    assert_eq!(
+        json["route"]["backend"],
+        serde_json::json!({"namespace": "shop", "service": "web", "port": "80", "portName": "http"})
+    );
     let out = run(
         &[
             "explain",

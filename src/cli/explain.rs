@@ -249,8 +249,12 @@ impl Explanation<'_> {
                 ));
             }
             let b = &route.backend;
+            let named = b
+                .port_name
+                .as_ref()
+                .map_or(String::new(), |name| format!(" (the Service's port {name:?})"));
             lines.push(format!(
-                "backend:  service {}/{} port {}",
+                "backend:  service {}/{} port {}{named}",
                 b.namespace, b.service, b.port
             ));
         }
@@ -447,7 +451,7 @@ impl Explanation<'_> {
                     "rewriteTarget": r.rewrite_target(),
                     "unenforcedAnnotations": r.unenforced,
                     "backend": {"namespace": r.backend.namespace, "service": r.backend.service,
-                                "port": r.backend.port},
+                                "port": r.backend.port, "portName": r.backend.port_name},
                 }),
                 None => Value::Null,
             },

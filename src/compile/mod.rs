@@ -479,6 +479,13 @@ pub(super) fn route_info(
         backend: Backend {
             namespace: ingress.namespace.clone(),
             service,
+            port_name: match backend {
+                IngressBackend::Service {
+                    port: Port::Name(name),
+                    ..
+                } if *name != port => Some(name.clone()),
+                _ => None,
+            },
             port,
             cluster,
             unavailable,

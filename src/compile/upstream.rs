@@ -370,5 +370,6 @@ fn default_backend(
         cluster: settings.cluster_template.cluster_name(namespace, service, &port),
         port,
         unavailable: false,
+        port_name: None,
     }
 }

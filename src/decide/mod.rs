@@ -101,6 +101,16 @@ pub struct Backend {
     /// The configuration lists Services and this backend's Service (or its port) is not among them:
     /// requests for it answer 503 from the filter, and no cluster is rendered for it.
     pub unavailable: bool,
+    /// The port name the Ingress gave when `port` is the number the Services resolved it to.
+    pub port_name: Option<String>,
+}
+
+impl Backend {
+    /// The port as the Ingress wrote it, which ingress-nginx's upstream names
+    /// (`<namespace>-<service>-<port>`) carry: the name of a named port, else the number.
+    pub fn written_port(&self) -> &str {
+        self.port_name.as_deref().unwrap_or(&self.port)
+    }
 }
 
 /// One routing entry: an Ingress path, or an Ingress `spec.defaultBackend`.

@@ -14,6 +14,7 @@ pub(crate) fn backend(ns: &str, svc: &str, port: &str) -> Backend {
         port: port.into(),
         cluster: format!("{ns}/{svc}:{port}"),
         unavailable: false,
+        port_name: None,
     }
 }
 
