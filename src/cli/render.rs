@@ -127,7 +127,11 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     out(&format!(
         "wrote {} ({}, listener {}{https})",
         file.display(),
-        plural(backends.len(), "cluster", "clusters"),
+        plural(
+            backends.iter().filter(|b| !b.unavailable).count(),
+            "cluster",
+            "clusters"
+        ),
         args.listen
     ));
     Ok(ExitCode::SUCCESS)
