@@ -2,7 +2,9 @@
 //!
 //! Accepted, unchanged: what `kubectl get ingress -A -o json` prints (`IngressList`), a `List` of
 //! Ingresses, a single `Ingress`, and the wrapper `{"ingresses": <any of those>, "settings": {...},
-//! "endpoints": {"namespace/service:port": ["ip:port", ...]}, "secrets": [<Secret>, ...]}` (endpoints: what
+//! "endpoints": {"namespace/service:port": ["ip:port", ...]}, "secrets": [<Secret>, ...], "services":
+//! [<Service>, ...]}` (services: named ports resolve to the Services' numbers, a backend whose Service is
+//! missing answers 503; see [`crate::model::service`]; endpoints: what
 //! persistent session affinity needs to map a cookie back to its endpoint; `render envoy --endpoints`
 //! fills them in; secrets: the Secrets `auth-secret` annotations name, which `render` passes on).
 //! Empty configuration (Istio sends one when no pluginConfig is set) means no routes: every request 404.
@@ -13,6 +15,7 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::ingress::parse_ingress;
 use crate::model::json::{read_value, ReadError};
 use crate::model::secret::Secrets;
+use crate::model::service::Services;
 use crate::model::settings::Settings;
 use serde_json::Value;
 
@@ -89,13 +92,14 @@ pub fn load_value(value: &Value) -> Result<Compiled, Vec<Diagnostic>> {
         None => Endpoints::new(),
     };
     let secrets = Secrets::parse(wrapper.and_then(|map| map.get("secrets")), &mut diags);
+    let services = Services::parse(wrapper.and_then(|map| map.get("services")), &mut diags);
     let mut ingresses = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(ing) = parse_ingress(item, i, &mut diags) {
             ingresses.push(ing);
         }
     }
-    let table = compile(ingresses, &settings, &endpoints, &secrets, &mut diags);
+    let table = compile(ingresses, &settings, &endpoints, &secrets, &services, &mut diags);
     if diags.has_errors() {
         return Err(diags.into_vec());
     }

@@ -305,13 +305,13 @@ fn check_reads_stdin_and_multi_document_yaml() {
         "5 Ingresses, 8 routes, 0 denied routes, 0 errors, 1 warning"
     );
 
-    // A manifest with a Service next to the Ingress, empty documents, and a wrapper with settings.
+    // A manifest with a Deployment next to the Ingress, empty documents, and a wrapper with settings.
     let manifest = "\
 ---
-apiVersion: v1
-kind: Service
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: web}
-spec: {ports: [{port: 80}]}
+spec: {replicas: 1}
 ---
 # nothing here
 ---
@@ -335,7 +335,7 @@ settings: {semantics: kubernetes}
     );
     assert!(
         out.stderr
-            .contains("warning: <stdin> (document 1): kind: skipped: a Service is not an Ingress"),
+            .contains("warning: <stdin> (document 1): kind: skipped: a Deployment is not an Ingress"),
         "{}",
         out.stderr
     );

@@ -249,8 +249,12 @@ impl Explanation<'_> {
                 ));
             }
             let b = &route.backend;
+            let named = b
+                .port_name
+                .as_ref()
+                .map_or(String::new(), |name| format!(" (the Service's port {name:?})"));
             lines.push(format!(
-                "backend:  service {}/{} port {}",
+                "backend:  service {}/{} port {}{named}",
                 b.namespace, b.service, b.port
             ));
         }
@@ -447,7 +451,7 @@ impl Explanation<'_> {
                     "rewriteTarget": r.rewrite_target(),
                     "unenforcedAnnotations": r.unenforced,
                     "backend": {"namespace": r.backend.namespace, "service": r.backend.service,
-                                "port": r.backend.port},
+                                "port": r.backend.port, "portName": r.backend.port_name},
                 }),
                 None => Value::Null,
             },
@@ -534,6 +538,7 @@ pub(super) fn reason_name(reason: Reason) -> &'static str {
         Reason::PermanentRedirect => "permanent-redirect",
         Reason::TemporalRedirect => "temporal-redirect",
         Reason::CorsPreflight => "cors-preflight",
+        Reason::BackendUnavailable => "backend-unavailable",
     }
 }
 
@@ -587,6 +592,10 @@ pub(super) fn reason_text(reason: Reason) -> &'static str {
         Reason::CorsPreflight => {
             "an OPTIONS request from an allowed origin to a route with enable-cors: the CORS preflight is \
              answered 204 without reaching the backend"
+        }
+        Reason::BackendUnavailable => {
+            "the backend's Service, or its port, is not among the Services of the input (see the warnings): \
+             the filter answers 503"
         }
     }
 }

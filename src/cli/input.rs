@@ -4,9 +4,12 @@
 //! `-` is stdin. Each document may be anything the plugin accepts: an Ingress, an IngressList, a List, or
 //! the wrapper `{"ingresses": ..., "settings": {...}}`. All Ingress items are gathered; the settings may
 //! be given by any number of documents as long as they agree. Secrets (documents or List items) named by
-//! `auth-secret` annotations go into the configuration too ([`super::secrets`]).
+//! `auth-secret` annotations go into the configuration too ([`super::secrets`]); Services and
+//! EndpointSlices (documents or List items) become its `services` and the clusters' endpoints
+//! ([`super::services`]).
 
 use super::secrets::{is_secret, FoundSecrets};
+use super::services::{is_endpoint_slice, is_service, FoundServices};
 use ingress_wasm::config::{duplicate_key, plugin_config, split_document};
 use ingress_wasm::diagnostics::Diagnostics;
 use ingress_wasm::model::json::{read_value, ReadError};
@@ -22,6 +25,8 @@ pub struct Inputs {
     /// The plugin configuration carrying every Ingress item and the settings.
     pub config: Value,
     pub ingress_count: usize,
+    /// Endpoints from the input's EndpointSlices, keyed as `--endpoints` entries (which win over them).
+    pub endpoints: BTreeMap<String, Vec<String>>,
     /// Problems found while splitting documents (errors) and documents skipped (warnings).
     pub notes: Vec<Diagnostic>,
 }
@@ -33,6 +38,7 @@ pub fn read_inputs(files: &[String], secrets_dir: Option<&str>) -> Result<Inputs
     let mut settings: Option<(Value, String)> = None;
     let mut notes = Vec::new();
     let mut secrets = FoundSecrets::default();
+    let mut services = FoundServices::default();
     for file in files {
         let (label, text) = read_file(file)?;
         let documents = parse_documents(file, &label, &text)?;
@@ -45,6 +51,14 @@ pub fn read_inputs(files: &[String], secrets_dir: Option<&str>) -> Result<Inputs
             };
             if is_secret(&document) {
                 secrets.add(&document, &place, &mut notes);
+                continue;
+            }
+            if is_service(&document) {
+                services.add_service(&document, &place, &mut notes);
+                continue;
+            }
+            if is_endpoint_slice(&document) {
+                services.add_slice(&document, &place);
                 continue;
             }
             if let Some(kind) = foreign_kind(&document) {
@@ -60,6 +74,10 @@ pub fn read_inputs(files: &[String], secrets_dir: Option<&str>) -> Result<Inputs
             for item in found {
                 if is_secret(item) {
                     secrets.add(item, &place, &mut notes);
+                } else if is_service(item) {
+                    services.add_service(item, &place, &mut notes);
+                } else if is_endpoint_slice(item) {
+                    services.add_slice(item, &place);
                 } else {
                     items.push(item.clone());
                 }
@@ -84,13 +102,21 @@ pub fn read_inputs(files: &[String], secrets_dir: Option<&str>) -> Result<Inputs
     }
     let ingress_count = items.len();
     let secrets = secrets.referenced(&items, secrets_dir.map(std::path::Path::new), &mut notes)?;
+    let listed_services = services.referenced(&items);
+    let endpoints = services.slice_endpoints(&mut notes);
     let mut config = plugin_config(items, settings.map(|(value, _)| value));
-    if let (false, Some(map)) = (secrets.is_empty(), config.as_object_mut()) {
-        map.insert("secrets".into(), Value::Array(secrets));
+    if let Some(map) = config.as_object_mut() {
+        if !secrets.is_empty() {
+            map.insert("secrets".into(), Value::Array(secrets));
+        }
+        if let Some(listed) = listed_services {
+            map.insert("services".into(), listed);
+        }
     }
     Ok(Inputs {
         config,
         ingress_count,
+        endpoints,
         notes,
     })
 }
@@ -210,8 +236,9 @@ fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     }
 }
 
-/// The kind of a document that is a Kubernetes object of another kind (a Service or Deployment next
-/// to the Ingress in the same manifest), which the CLI skips. Documents that look like they were meant
+/// The kind of a document that is a Kubernetes object of another kind (a Deployment next to the
+/// Ingress in the same manifest), which the CLI skips (Secrets, Services and EndpointSlices are read
+/// before this is asked). Documents that look like they were meant
 /// to be Ingresses (no kind, a networking.k8s.io apiVersion, the wrapper form) are left to the plugin's
 /// own checks.
 fn foreign_kind(document: &Value) -> Option<&str> {

@@ -9,6 +9,7 @@ mod input;
 mod render;
 mod replay;
 mod secrets;
+mod services;
 
 use clap::{Args, Parser, Subcommand};
 use ingress_wasm::compile::tls::TlsHosts;
@@ -210,10 +211,12 @@ fn load_files(
         ExitCode::FAILURE
     };
     let mut inputs = input::read_inputs(files, secrets_dir).map_err(fail)?;
+    // The EndpointSlices' endpoints, overridden per backend by the --endpoints file.
+    let mut all_endpoints = inputs.endpoints.clone();
     if let Some(file) = endpoints {
-        let endpoints = input::read_endpoints(file).map_err(fail)?;
-        ingress_wasm::config::set_endpoints(&mut inputs.config, &endpoints);
+        all_endpoints.extend(input::read_endpoints(file).map_err(fail)?);
     }
+    ingress_wasm::config::set_endpoints(&mut inputs.config, &all_endpoints);
     let mut diagnostics = inputs.notes.clone();
     // The bytes `render` writes into the filter, loaded by the filter's own entry point: the same limits
     // (size included) and the same messages.

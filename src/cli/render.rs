@@ -65,6 +65,11 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
             ));
         }
     }
+    // The clusters get the EndpointSlices' endpoints, overridden per backend by the --endpoints file.
+    let mut endpoints = endpoints;
+    for (key, list) in &inputs.endpoints {
+        endpoints.entry(key.clone()).or_insert_with(|| list.clone());
+    }
     if !Path::new(&args.wasm).is_file() {
         err(&format!(
             "warning: --wasm {}: no such file (yet); Envoy will need it",
@@ -122,7 +127,11 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
     out(&format!(
         "wrote {} ({}, listener {}{https})",
         file.display(),
-        plural(backends.len(), "cluster", "clusters"),
+        plural(
+            backends.iter().filter(|b| !b.unavailable).count(),
+            "cluster",
+            "clusters"
+        ),
         args.listen
     ));
     Ok(ExitCode::SUCCESS)

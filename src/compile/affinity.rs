@@ -118,7 +118,7 @@ impl AffinityBuild {
         let mut list = Vec::with_capacity(self.pending.len());
         for p in self.pending {
             let b = &p.backend;
-            let name = backend_name(&b.namespace, &b.service, &b.port);
+            let name = backend_name(&b.namespace, &b.service, b.written_port());
             let mut mode = p.options.mode;
             let mut pinned = HashMap::new();
             if mode == AffinityMode::Persistent {

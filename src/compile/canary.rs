@@ -13,6 +13,7 @@ use crate::diagnostics::Diagnostics;
 use crate::model::annotations::affinity::CanaryBehavior;
 use crate::model::annotations::{field_of, IngressOptions};
 use crate::model::ingress::{Ingress, PathType};
+use crate::model::service::Services;
 use crate::model::settings::Settings;
 use std::collections::HashMap;
 
@@ -56,11 +57,13 @@ pub(super) struct Attached {
 }
 
 /// Attaches the canary Ingresses (oldest first) to the primary routes.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn attach(
     canary_ingresses: &[(Ingress, IngressOptions)],
     index: &PrimaryIndex,
     routes: &[RouteInfo],
     settings: &Settings,
+    services: &Services,
     affinity: &mut AffinityBuild,
     budget: &mut RegexBudget,
     diags: &mut Diagnostics,
@@ -107,7 +110,7 @@ pub(super) fn attach(
         let mut own: HashMap<String, CanaryId> = HashMap::new();
         let mut targets: Vec<(String, Backend, Vec<RouteId>)> = Vec::new();
         if let Some(b) = &ingress.default_backend {
-            if let Some(info) = default_backend_info(ingress, b, settings, diags) {
+            if let Some(info) = default_backend_info(ingress, b, settings, services, diags) {
                 targets.push((
                     "spec.defaultBackend".into(),
                     info.backend,
@@ -127,6 +130,7 @@ pub(super) fn attach(
                     false,
                     &p.backend,
                     settings,
+                    services,
                     diags,
                 ) else {
                     continue;

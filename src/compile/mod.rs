@@ -29,20 +29,23 @@ use crate::decide::rewrite::Rewrite;
 use crate::decide::{Backend, RouteId, RouteInfo, RouteTable};
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::{self, IngressOptions};
-use crate::model::ingress::{Backend as IngressBackend, Ingress, PathType};
+use crate::model::ingress::{Backend as IngressBackend, Ingress, PathType, Port};
 use crate::model::secret::Secrets;
+use crate::model::service::{Services, Unresolved};
 use crate::model::settings::{Semantics, Settings};
 use regex_paths::{capture_groups, check_pattern, RegexBudget};
 use std::collections::HashMap;
 
 /// Compiles the Ingresses into a route table; problems go to `diags`. `endpoints`: the backends'
 /// addresses when the configuration lists them (persistent session affinity needs them); `secrets`: the
-/// Secrets it carries (basic authentication's users).
+/// Secrets it carries (basic authentication's users); `services`: the Services it lists (named ports,
+/// missing Services).
 pub fn compile(
     ingresses: Vec<Ingress>,
     settings: &Settings,
     endpoints: &Endpoints,
     secrets: &Secrets,
+    services: &Services,
     diags: &mut Diagnostics,
 ) -> RouteTable {
     let semantics = settings.semantics;
@@ -83,7 +86,7 @@ pub fn compile(
     for (ingress, options) in &served {
         let id = ingress.id();
         let default_route = ingress.default_backend.as_ref().and_then(|b| {
-            let info = default_backend_info(ingress, b, settings, diags)?;
+            let info = default_backend_info(ingress, b, settings, services, diags)?;
             routes.push(RouteInfo {
                 unenforced: options.unenforced.clone(),
                 policy: policy::build(options, &info, settings),
@@ -198,6 +201,7 @@ pub fn compile(
                     regex,
                     &p.backend,
                     settings,
+                    services,
                     diags,
                 ) else {
                     continue;
@@ -258,6 +262,7 @@ pub fn compile(
         &primaries,
         &routes,
         settings,
+        services,
         &mut affinity,
         &mut budget,
         diags,
@@ -385,6 +390,7 @@ pub(super) fn default_backend_info(
     ingress: &Ingress,
     backend: &IngressBackend,
     settings: &Settings,
+    services: &Services,
     diags: &mut Diagnostics,
 ) -> Option<RouteInfo> {
     route_info(
@@ -396,6 +402,7 @@ pub(super) fn default_backend_info(
         false,
         backend,
         settings,
+        services,
         diags,
     )
 }
@@ -410,10 +417,44 @@ pub(super) fn route_info(
     regex: bool,
     backend: &IngressBackend,
     settings: &Settings,
+    services: &Services,
     diags: &mut Diagnostics,
 ) -> Option<RouteInfo> {
-    let (service, port) = match backend {
-        IngressBackend::Service { name, port } => (name.clone(), port.as_string()),
+    let (service, port, unavailable) = match backend {
+        IngressBackend::Service { name, port } => match services.resolve(&ingress.namespace, name, port) {
+            Ok(number) => (name.clone(), number, false),
+            Err(why) => {
+                let (what, at) = match (&why, port) {
+                    (Unresolved::MissingService, _) => (
+                        format!(
+                            "service {}/{name} is not among the Services of the configuration",
+                            ingress.namespace
+                        ),
+                        "name",
+                    ),
+                    (Unresolved::MissingPort, Port::Name(p)) => (
+                        format!("service {}/{name} has no port named {p:?}", ingress.namespace),
+                        "port.name",
+                    ),
+                    (Unresolved::MissingPort, Port::Number(n)) => (
+                        format!("service {}/{name} has no port {n}", ingress.namespace),
+                        "port.number",
+                    ),
+                };
+                // A path's backend is `<path>.backend`; `spec.defaultBackend` is the backend itself.
+                let object = if field == "spec.defaultBackend" {
+                    field.to_string()
+                } else {
+                    format!("{field}.backend")
+                };
+                diags.warning(
+                    &ingress.id(),
+                    &format!("{object}.service.{at}"),
+                    format!("{what}: its requests answer 503"),
+                );
+                (name.clone(), port.as_string(), true)
+            }
+        },
         IngressBackend::Resource { kind, name } => {
             diags.warning(
                 &ingress.id(),
@@ -438,8 +479,16 @@ pub(super) fn route_info(
         backend: Backend {
             namespace: ingress.namespace.clone(),
             service,
+            port_name: match backend {
+                IngressBackend::Service {
+                    port: Port::Name(name),
+                    ..
+                } if *name != port => Some(name.clone()),
+                _ => None,
+            },
             port,
             cluster,
+            unavailable,
         },
         rewrite: None,
         unenforced: Vec::new(),

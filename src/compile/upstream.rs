@@ -369,5 +369,7 @@ fn default_backend(
         service: service.to_string(),
         cluster: settings.cluster_template.cluster_name(namespace, service, &port),
         port,
+        unavailable: false,
+        port_name: None,
     }
 }

@@ -97,9 +97,23 @@ pub type RouteId = usize;
 pub struct Backend {
     pub namespace: String,
     pub service: String,
-    /// Port number or name, as the Ingress gives it.
+    /// Port number or name, as the Ingress gives it; the Service's port number for a named port when
+    /// the configuration lists Services.
     pub port: String,
     pub cluster: String,
+    /// The configuration lists Services and this backend's Service (or its port) is not among them:
+    /// requests for it answer 503 from the filter, and no cluster is rendered for it.
+    pub unavailable: bool,
+    /// The port name the Ingress gave when `port` is the number the Services resolved it to.
+    pub port_name: Option<String>,
+}
+
+impl Backend {
+    /// The port as the Ingress wrote it, which ingress-nginx's upstream names
+    /// (`<namespace>-<service>-<port>`) carry: the name of a named port, else the number.
+    pub fn written_port(&self) -> &str {
+        self.port_name.as_deref().unwrap_or(&self.port)
+    }
 }
 
 /// One routing entry: an Ingress path, or an Ingress `spec.defaultBackend`.
@@ -203,6 +217,8 @@ pub enum Reason {
     TemporalRedirect,
     /// `enable-cors`: an `OPTIONS` request from an allowed origin answers 204 with the CORS headers.
     CorsPreflight,
+    /// The backend's Service (or its port) is not among the configuration's Services: 503.
+    BackendUnavailable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -581,6 +597,14 @@ impl RouteTable {
                 trace: trace(host, Some(id), Reason::AccessNotEnforced),
             };
         }
+        // Fail safe, in the filter: a local 503 names its reason in the trace, needs no cluster in Envoy,
+        // and `explain` shows the same answer.
+        if route.backend.unavailable {
+            return Decision::Reject {
+                status: 503,
+                trace: trace(host, Some(id), Reason::BackendUnavailable),
+            };
+        }
         let mut response_headers = Vec::new();
         if let Some(policy) = &route.policy {
             let before = policy.before_rewrite(target, ctx, &mut response_headers);
@@ -639,6 +663,11 @@ impl RouteTable {
                 let primary = route.affinity.and_then(|a| self.affinities.get(a));
                 let on_canary = canary.affinity.and_then(|a| self.affinities.get(a));
                 let choice = canary.choose(canary_id, primary, on_canary, cookies.as_deref(), ctx);
+                if choice.to_canary && canary.backend.unavailable {
+                    trace.reason = Reason::BackendUnavailable;
+                    trace.canary = Some(choice);
+                    return Decision::Reject { status: 503, trace };
+                }
                 if choice.to_canary {
                     cluster = canary.backend.cluster.as_str();
                     affinity = canary.affinity;

@@ -7,6 +7,7 @@ pub mod ingress;
 pub mod json;
 pub mod rule_host;
 pub mod secret;
+pub mod service;
 pub mod settings;
 pub mod timestamp;
 

@@ -27,12 +27,14 @@
 //! router; on the way back it names the endpoint it chose, which the filter turns into the cookie.
 
 use super::upstream::{self, Upstreams};
+use crate::compile::cluster::backend_key;
 use crate::decide::affinity::{HASH_HEADER, SESSION_HEADER};
 use crate::decide::upstream::LOCATION_HEADER;
 use crate::decide::Backend;
 use crate::diagnostics::Diagnostics;
 use crate::model::annotations::affinity::AffinityMode;
 use crate::model::settings::Settings;
+use crate::render::services::{client_ip_affinity, external_endpoint, services_of, source_ip_hash};
 use crate::render::tls::{self, TlsListener};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -85,23 +87,39 @@ pub struct EnvoyOptions<'a> {
 /// - a backend without an entry whose port is a *name* cannot be resolved by DNS (the number behind a
 ///   named Service port is only known to the API server), so its cluster is rendered `STATIC` with no
 ///   endpoints: the configuration loads, and requests routed there get Envoy's 503 "no healthy upstream"
-///   until an `endpoints` entry (or an EDS-fed cluster of the same name) supplies the addresses.
+///   until an `endpoints` entry (or an EDS-fed cluster of the same name) supplies the addresses;
+/// - with Services in the configuration ([`super::services`]): a backend of an `ExternalName` Service
+///   resolves `externalName:port` with `STRICT_DNS`; a `sessionAffinity: ClientIP` Service's cluster is
+///   `RING_HASH` on the client address; a backend whose Service is missing gets no cluster (the filter
+///   answers 503).
 pub fn bootstrap(opts: &EnvoyOptions<'_>) -> Result<Value, String> {
     let mut clusters = Vec::with_capacity(opts.backends.len());
     let no_endpoints = BTreeMap::new();
-    for backend in opts.backends {
+    let services = services_of(opts.plugin_config);
+    for backend in opts.backends.iter().filter(|b| !b.unavailable) {
         let settings = opts.upstream.cluster(&backend.cluster);
-        let endpoints = if settings.service_upstream {
-            &no_endpoints
-        } else {
-            opts.endpoints
+        let external;
+        let endpoints = match external_endpoint(&services, backend) {
+            // An ExternalName Service is a DNS name, whatever else is known about the backend.
+            Some(target) => {
+                let key = backend_key(&backend.namespace, &backend.service, &backend.port);
+                external = BTreeMap::from([(key, vec![target])]);
+                &external
+            }
+            None if settings.service_upstream => &no_endpoints,
+            None => opts.endpoints,
         };
         let mut c = cluster(backend, endpoints, opts.upstream)?;
         upstream::apply_cluster_settings(&mut c, &settings);
-        if opts.affinity.get(&backend.cluster) == Some(&AffinityMode::Balanced) {
-            if let Some(map) = c.as_object_mut() {
-                map.insert("lb_policy".into(), json!("MAGLEV"));
-            }
+        let lb_policy = if opts.affinity.get(&backend.cluster) == Some(&AffinityMode::Balanced) {
+            Some("MAGLEV")
+        } else if client_ip_affinity(&services, backend) {
+            Some("RING_HASH")
+        } else {
+            None
+        };
+        if let (Some(policy), Some(map)) = (lb_policy, c.as_object_mut()) {
+            map.insert("lb_policy".into(), json!(policy));
         }
         clusters.push(c);
     }
@@ -185,10 +203,27 @@ fn http_connection_manager(
     if !opts.upstream.profiles.is_empty() {
         internal.push(LOCATION_HEADER);
     }
-    let route = if balanced {
-        json!({"cluster_header": header, "hash_policy": [{"header": {"header_name": HASH_HEADER}}]})
-    } else {
+    let services = services_of(opts.plugin_config);
+    let client_ip = opts
+        .backends
+        .iter()
+        .any(|b| !b.unavailable && client_ip_affinity(&services, b));
+    let mut hash_policy = Vec::new();
+    if balanced {
+        let mut header_hash = json!({"header": {"header_name": HASH_HEADER}});
+        if client_ip {
+            // Terminal: a request with the filter's affinity key is hashed by that key alone.
+            header_hash["terminal"] = json!(true);
+        }
+        hash_policy.push(header_hash);
+    }
+    if client_ip {
+        hash_policy.push(source_ip_hash());
+    }
+    let route = if hash_policy.is_empty() {
         json!({"cluster_header": header})
+    } else {
+        json!({"cluster_header": header, "hash_policy": hash_policy})
     };
     let mut router = json!({"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"});
     if !opts.affinity.is_empty() {
@@ -309,7 +344,7 @@ fn cluster(
     endpoints: &BTreeMap<String, Vec<String>>,
     upstreams: &Upstreams,
 ) -> Result<Value, String> {
-    let key = crate::compile::cluster::backend_key(&backend.namespace, &backend.service, &backend.port);
+    let key = backend_key(&backend.namespace, &backend.service, &backend.port);
     let (kind, addresses) = match endpoints.get(&key) {
         Some(list) => {
             let mut parsed = Vec::with_capacity(list.len());

@@ -2,5 +2,6 @@
 
 pub mod envoy;
 pub mod headers;
+pub mod services;
 pub mod tls;
 pub mod upstream;

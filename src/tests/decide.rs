@@ -13,6 +13,8 @@ pub(crate) fn backend(ns: &str, svc: &str, port: &str) -> Backend {
         service: svc.into(),
         port: port.into(),
         cluster: format!("{ns}/{svc}:{port}"),
+        unavailable: false,
+        port_name: None,
     }
 }
 

@@ -9,5 +9,6 @@ mod cors;
 pub(crate) mod decide;
 mod redirect;
 mod security;
+mod services;
 mod ssl_redirect;
 mod upstream;

@@ -22,7 +22,7 @@ pub fn same_upstream(logged: &str, ours: &str) -> bool {
 }
 
 pub fn of_backend(b: &Backend) -> String {
-    backend_name(&b.namespace, &b.service, &b.port)
+    backend_name(&b.namespace, &b.service, b.written_port())
 }
 
 /// The names of every route's and canary's backend, computed once.
