@@ -443,6 +443,14 @@ fn configuration_swaps_under_load_fail_no_request() {
                 "after invalid push {pushed}, version {i} no longer answers: {e}"
             ));
         }
+        // Envoy reports the version it serves: still sync's, not the pushed one.
+        let served_version = status_of(&sync.out)["version"].to_string();
+        let text = envoy.admin_get("/stats?filter=http_filter.ingress_wasm.version_text");
+        if !text.contains(&format!("version_text: \"{served_version}\"")) {
+            problems.push(format!(
+                "after invalid push {pushed}, Envoy reports {text:?}, not version {served_version}"
+            ));
+        }
         let log = envoy.log();
         if !log.contains(&format!("{ingress_id}: {field}")) {
             problems.push(format!("Envoy's log does not name {ingress_id} {field}"));
@@ -464,8 +472,7 @@ fn configuration_swaps_under_load_fail_no_request() {
                 run.stderr
             ));
         }
-        let status: Value =
-            serde_json::from_str(&std::fs::read_to_string(sync.out.join("status.json")).unwrap()).unwrap();
+        let status = status_of(&sync.out);
         let refused = &status["refused"];
         let named = refused.as_array().is_some_and(|list| {
             list.len() == 1
@@ -553,6 +560,10 @@ fn configuration_swaps_under_load_fail_no_request() {
         .count();
     assert_eq!(versions, 2);
     assert!(Path::new(&sync.out.join("..data")).exists());
+}
+
+fn status_of(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("status.json")).unwrap()).unwrap()
 }
 
 fn tail(log: &str) -> String {
