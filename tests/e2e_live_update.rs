@@ -33,8 +33,10 @@ use support::scenario::{ingress, path, rule};
 
 const SERVICES: [&str; 6] = ["stable", "blue", "green", "extra0", "extra1", "extra2"];
 const STABLE_HOST: &str = "stable.test";
-/// The paths the load goes to: both served by the stable Ingress in every version.
+/// The paths the load goes to, both served by the stable Ingress in every version.
 const STABLE_PATHS: [&str; 2] = ["/", "/api/orders"];
+/// What the first load thread asks for instead: a slow answer, so requests are in flight across swaps.
+const SLOW_PATH: &str = "/slow?echo-delay-ms=50";
 const VALID_SWAPS: usize = 20;
 const EFFECT_BOUND: Duration = Duration::from_secs(2);
 const LOAD_THREADS: usize = 4;
@@ -121,13 +123,16 @@ struct Load {
     failures: Mutex<Vec<String>>,
 }
 
-/// One keep-alive client: sends GETs to the stable routes until `stop`, reconnecting only when Envoy
+/// One keep-alive client: sends GETs to the stable routes (the first client: slow ones) until `stop`, reconnecting only when Envoy
 /// says `connection: close`. Every request must get 200 from the stable backend.
 fn load_thread(addr: SocketAddr, index: usize, load: Arc<Load>, stop: Arc<AtomicBool>) {
     let mut connection: Option<TcpStream> = None;
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
-        let path = STABLE_PATHS[(index + n) % STABLE_PATHS.len()];
+        let path = match index {
+            0 => SLOW_PATH,
+            _ => STABLE_PATHS[(index + n) % STABLE_PATHS.len()],
+        };
         n += 1;
         if connection.is_none() {
             match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
