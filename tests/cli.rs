@@ -1136,6 +1136,13 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(out.stdout.starts_with("unchanged"), "{}", out.stdout);
 
+    // An empty file (being written) removes nothing.
+    std::fs::write(&input, "\n").unwrap();
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("is empty (being written?)"), "{}", out.stderr);
+    assert_eq!(served_hosts(&out_dir), vec!["a.test", "b.test", "d.test"]);
+
     // Settings nobody can be blamed for: nothing delivered, version 2 keeps serving, exit 1.
     write_list(
         &input,

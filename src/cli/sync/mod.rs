@@ -220,6 +220,16 @@ impl Syncer {
 
     /// Reads, selects, renders and swaps. `Err`: why nothing was delivered.
     fn deliver(&self, file: &str, state: &State) -> Result<Delivered, Vec<String>> {
+        // An empty file is a file being written (`kubectl get ... > FILE`), not a wish to remove every
+        // route; an empty List says that.
+        if file != "-" {
+            let bytes = std::fs::read(file).map_err(|e| vec![format!("{file}: cannot read: {e}")])?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(vec![format!(
+                    "{file}: is empty (being written?); an empty List removes every route"
+                )]);
+            }
+        }
         let mut inputs =
             read_inputs(&[file.to_string()], self.render.secrets_dir.as_deref()).map_err(|e| vec![e])?;
         inputs.notes.iter().for_each(print_diagnostic);
