@@ -93,23 +93,54 @@ fn answer_of(r: &http::Response) -> Option<Answer> {
     }
 }
 
-/// The routes version `i` adds (and must serve) and those it removes (404 from then on).
-fn changes(i: usize) -> Vec<(String, String, Answer)> {
+/// A route a swap changes: what it answered before, what it must answer after.
+#[derive(Debug, Clone)]
+struct Change {
+    host: String,
+    path: String,
+    before: Answer,
+    after: Answer,
+}
+
+fn change(host: &str, path: &str, before: Answer, after: Answer) -> Change {
+    Change {
+        host: host.to_string(),
+        path: path.to_string(),
+        before,
+        after,
+    }
+}
+
+fn backend(name: &str) -> Answer {
+    Answer::Backend(name.to_string())
+}
+
+/// The routes version `i` adds (404 before) and those it removes (404 from then on).
+fn changes(i: usize) -> Vec<Change> {
     let mut list = vec![
-        (
-            "shop.test".to_string(),
-            format!("/v{i}"),
-            Answer::Backend(shop_service(i).to_string()),
+        change(
+            "shop.test",
+            &format!("/v{i}"),
+            Answer::NotFound,
+            backend(shop_service(i)),
         ),
-        (
-            roaming_host(i),
-            "/".to_string(),
-            Answer::Backend(format!("extra{}", i % 3)),
+        change(
+            &roaming_host(i),
+            "/",
+            Answer::NotFound,
+            backend(&format!("extra{}", i % 3)),
         ),
     ];
     if i > 0 {
-        list.push(("shop.test".to_string(), format!("/v{}", i - 1), Answer::NotFound));
-        list.push((roaming_host(i - 1), "/".to_string(), Answer::NotFound));
+        let before = backend(shop_service(i - 1));
+        list.push(change(
+            "shop.test",
+            &format!("/v{}", i - 1),
+            before,
+            Answer::NotFound,
+        ));
+        let before = backend(&format!("extra{}", (i - 1) % 3));
+        list.push(change(&roaming_host(i - 1), "/", before, Answer::NotFound));
     }
     list
 }
@@ -268,26 +299,30 @@ impl Sync {
     }
 }
 
-/// Polls until every expectation holds; the time it took, or what still differs after `EFFECT_BOUND`.
-fn served(envoy: &Envoy, expected: &[(String, String, Answer)]) -> Result<Duration, String> {
+/// Polls until every changed route gives its new answer; the time it took, or what still differs after
+/// `EFFECT_BOUND`. Meanwhile each may give its old answer, nothing else (no 503 for a cluster that is
+/// not there yet, no connection error): anything else is pushed to `between`.
+fn served(envoy: &Envoy, expected: &[Change], between: &mut Vec<String>) -> Result<Duration, String> {
     let start = Instant::now();
     loop {
         let mut wrong = Vec::new();
-        for (host, path, want) in expected {
+        for c in expected {
             let r = http::try_send(
                 envoy.addr,
-                &http::get_request(host.as_bytes(), path.as_bytes(), &[]),
+                &http::get_request(c.host.as_bytes(), c.path.as_bytes(), &[]),
             );
             let got = r.as_ref().ok().and_then(answer_of);
-            if got.as_ref() != Some(want) {
-                wrong.push(format!(
-                    "{host}{path}: want {want:?}, got {}",
-                    match r {
-                        Ok(r) => r.summary(),
-                        Err(e) => e,
-                    }
-                ));
+            if got.as_ref() == Some(&c.after) {
+                continue;
             }
+            let shown = match &r {
+                Ok(r) => r.summary(),
+                Err(e) => e.clone(),
+            };
+            if got.as_ref() != Some(&c.before) {
+                between.push(format!("{}{}: {shown}", c.host, c.path));
+            }
+            wrong.push(format!("{}{}: want {:?}, got {shown}", c.host, c.path, c.after));
         }
         if wrong.is_empty() {
             return Ok(start.elapsed());
@@ -394,7 +429,8 @@ fn configuration_swaps_under_load_fail_no_request() {
     };
     validate_current("v0");
     let envoy = Envoy::start("live-update", &std::fs::read_to_string(&bootstrap).unwrap());
-    served(&envoy, &changes(0)).unwrap_or_else(|e| panic!("version 0 not served: {e}\n{}", envoy.log()));
+    served(&envoy, &changes(0), &mut Vec::new())
+        .unwrap_or_else(|e| panic!("version 0 not served: {e}\n{}", envoy.log()));
 
     let load = Arc::new(Load::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -407,6 +443,8 @@ fn configuration_swaps_under_load_fail_no_request() {
 
     let mut effects: Vec<Duration> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
+    // Answers of changed routes that were neither their old nor their new one.
+    let mut between: Vec<String> = Vec::new();
     let invalid_after = [5usize, 11, 17];
     let mut pushed = 0;
     for i in 1..=VALID_SWAPS {
@@ -418,7 +456,7 @@ fn configuration_swaps_under_load_fail_no_request() {
                 run.code, run.stdout, run.stderr
             ));
         }
-        match served(&envoy, &changes(i)) {
+        match served(&envoy, &changes(i), &mut between) {
             Ok(_) => effects.push(swapped.elapsed()),
             Err(e) => problems.push(format!("version {i} not served within {EFFECT_BOUND:?}: {e}")),
         }
@@ -443,7 +481,7 @@ fn configuration_swaps_under_load_fail_no_request() {
                 "invalid push {pushed} ({ingress_id} {field}) was not refused by Envoy"
             ));
         }
-        if let Err(e) = served(&envoy, &changes(i)) {
+        if let Err(e) = served(&envoy, &changes(i), &mut between) {
             problems.push(format!(
                 "after invalid push {pushed}, version {i} no longer answers: {e}"
             ));
@@ -488,33 +526,43 @@ fn configuration_swaps_under_load_fail_no_request() {
         if !named || status["exitCode"] != 4 {
             problems.push(format!("status.json after invalid {pushed}: {status}"));
         }
-        let mut expected = vec![(
-            STABLE_HOST.to_string(),
-            "/".to_string(),
-            Answer::Backend("stable".into()),
-        )];
+        let same = |host: &str, path: &str, answer: Answer| change(host, path, answer.clone(), answer);
+        let mut expected = vec![
+            same(STABLE_HOST, "/", backend("stable")),
+            change(
+                &roaming_host(i + 1),
+                "/",
+                Answer::NotFound,
+                backend(&format!("extra{}", (i + 1) % 3)),
+            ),
+            change(
+                &roaming_host(i),
+                "/",
+                backend(&format!("extra{}", i % 3)),
+                Answer::NotFound,
+            ),
+        ];
         if outcome == "keptOld" {
             // shop stays at version i, the roaming Ingress moves on to version i+1.
-            expected.push((
-                "shop.test".to_string(),
-                format!("/v{i}"),
-                Answer::Backend(shop_service(i).into()),
-            ));
-            expected.push(("shop.test".to_string(), format!("/v{}", i + 1), Answer::NotFound));
+            expected.push(same("shop.test", &format!("/v{i}"), backend(shop_service(i))));
+            expected.push(same("shop.test", &format!("/v{}", i + 1), Answer::NotFound));
         } else {
-            expected.push(("typo.test".to_string(), "/".to_string(), Answer::NotFound));
-            expected.push((
-                "shop.test".to_string(),
-                format!("/v{}", i + 1),
-                Answer::Backend(shop_service(i + 1).into()),
+            expected.push(same("typo.test", "/", Answer::NotFound));
+            let (old, new) = (format!("/v{i}"), format!("/v{}", i + 1));
+            expected.push(change(
+                "shop.test",
+                &new,
+                Answer::NotFound,
+                backend(shop_service(i + 1)),
+            ));
+            expected.push(change(
+                "shop.test",
+                &old,
+                backend(shop_service(i)),
+                Answer::NotFound,
             ));
         }
-        expected.push((
-            roaming_host(i + 1),
-            "/".to_string(),
-            Answer::Backend(format!("extra{}", (i + 1) % 3)),
-        ));
-        match served(&envoy, &expected) {
+        match served(&envoy, &expected, &mut between) {
             Ok(_) => effects.push(swapped.elapsed()),
             Err(e) => problems.push(format!("sync of invalid {pushed}: {e}")),
         }
@@ -533,15 +581,20 @@ fn configuration_swaps_under_load_fail_no_request() {
     eprintln!(
         "live update: {} valid swaps + {} invalid (each pushed and synced); load: {sent} requests sent, {failed} \
          failed, over {} connections; swap-to-effect: median {median:?}, max {max:?}; Envoy: {} ECDS reloads, {} \
-         refused, {} listener drains",
+         refused, {} listener drains; changed routes answering neither old nor new while switching: {}",
         VALID_SWAPS,
         invalid_after.len(),
         load.connections.load(Ordering::Relaxed),
         counter(&envoy, CONFIG_RELOAD),
         counter(&envoy, CONFIG_FAIL),
         counter(&envoy, "listener_manager.listener_modified"),
+        between.len(),
     );
     assert!(sent > 1000, "the load generator sent only {sent} requests");
+    assert!(
+        between.is_empty(),
+        "changed routes answered neither old nor new: {between:?}"
+    );
     assert_eq!(failed, 0, "failed requests: {:?}", load.failures.lock().unwrap());
     assert!(
         problems.is_empty(),
