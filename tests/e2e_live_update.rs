@@ -8,9 +8,11 @@
 //! the valid rest, names it in `status.json` and exits 4).
 //!
 //! Asserted: no request of the load failed (every one answered 200 by the stable backend, no connection
-//! error); each valid change served within 2 s of its swap; each invalid one refused with the old routes
-//! still answering; Envoy never drained the listener. Printed: requests sent and failed, and the
-//! swap-to-effect times.
+//! error, one client always has a slow request in flight); each valid change served within 2 s of its
+//! swap, each changed route answering its old or its new answer meanwhile (never a 503 for a cluster
+//! removed or not yet there); each invalid one refused with the old routes still answering and Envoy
+//! reporting the served version; Envoy never drained the listener. Printed: requests sent and failed,
+//! and the swap-to-effect times.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
