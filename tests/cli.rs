@@ -998,6 +998,8 @@ fn sync_args<'a>(input: &'a str, out: &'a str, wasm: &'a str) -> Vec<&'a str> {
         wasm,
         "--listen",
         "127.0.0.1:10000",
+        "--settle-ms",
+        "20",
     ]
 }
 
@@ -1110,7 +1112,8 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
         "{}",
         out.stderr
     );
-    assert!(out.stdout.contains("version 2: 3 Ingresses"), "{}", out.stdout);
+    // d's cluster is new: version 2 delivers it alone (the routes of version 1), version 3 the routes.
+    assert!(out.stdout.contains("version 3: 3 Ingresses"), "{}", out.stdout);
     assert!(
         out.stdout
             .contains("1 kept at their last valid version, 1 left out"),
@@ -1128,8 +1131,13 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
     );
     assert_eq!(s["refused"][1]["ingress"], "shop/c");
     assert_eq!(s["refused"][1]["outcome"], "leftOut");
-    // Version 1 stays until the next swap.
-    assert!(out_dir.join("..v1").is_dir() && out_dir.join("..v2").is_dir());
+    let step = out_dir.join("..v2");
+    let step_hosts = served_hosts(&step);
+    assert_eq!(step_hosts, vec!["a.test", "b.test"]);
+    let step_clusters = support::live::read_yaml(&step, "cds.yaml").to_string();
+    assert!(step_clusters.contains("shop/d:80"), "{step_clusters}");
+    // The previous version stays until the next swap, older ones go.
+    assert!(!out_dir.join("..v1").exists() && out_dir.join("..v3").is_dir());
 
     // Still invalid next time: still the version that last loaded, from the state.
     let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
@@ -1157,7 +1165,7 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("nothing delivered; version 2 keeps serving"),
+        out.stderr.contains("nothing delivered; version 3 keeps serving"),
         "{}",
         out.stderr
     );
@@ -1165,7 +1173,7 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
     let s = status(&out_dir);
     assert_eq!(
         (s["exitCode"].clone(), s["version"].clone()),
-        (1.into(), 2.into())
+        (1.into(), 3.into())
     );
     assert!(
         s["errors"][0]
@@ -1184,8 +1192,8 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
     let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(served_hosts(&out_dir), vec!["a.test", "b2.test"]);
-    assert!(!out_dir.join("..v1").exists() && out_dir.join("..v2").is_dir() && out_dir.join("..v3").is_dir());
-    // Clusters only version 2 used (d) stay one more version, then go.
+    assert!(!out_dir.join("..v2").exists() && out_dir.join("..v3").is_dir() && out_dir.join("..v4").is_dir());
+    // Clusters only version 3 used (d) stay one more version, then go.
     let clusters = |dir: &Path| {
         support::live::read_yaml(dir, "cds.yaml")["resources"]
             .as_array()
@@ -1195,7 +1203,7 @@ fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
     assert_eq!(clusters(&out_dir), 3);
     let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("version 4"), "{}", out.stdout);
+    assert!(out.stdout.contains("version 5"), "{}", out.stdout);
     assert_eq!(clusters(&out_dir), 2);
 }
 
@@ -1252,7 +1260,8 @@ fn sync_watch_follows_the_input_file_and_stdin() {
         &[shop("a", "a.test", "Prefix"), shop("b", "b.test", "Prefix")],
         None,
     );
-    wait_for_version(&out_dir, 2);
+    // b's cluster is new: version 2 has it alone, version 3 routes to it.
+    wait_for_version(&out_dir, 3);
     assert_eq!(served_hosts(&out_dir), vec!["a.test", "b.test"]);
     write_list(
         &input,

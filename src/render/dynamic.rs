@@ -148,8 +148,8 @@ pub fn clusters_of(cds: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// `cds` with `extra` clusters appended (those whose names it lacks), keeping its version.
-pub fn with_clusters(cds: &str, extra: &[Value]) -> String {
+/// `cds` with `extra` clusters appended (those whose names it lacks), as version `version`.
+pub fn with_clusters(cds: &str, extra: &[Value], version: &str) -> String {
     let Ok(mut value) = serde_yaml_ng::from_str::<Value>(cds) else {
         return cds.to_string();
     };
@@ -161,6 +161,7 @@ pub fn with_clusters(cds: &str, extra: &[Value]) -> String {
             list.push(cluster.clone());
         }
     }
+    value["version_info"] = json!(version);
     to_yaml(&value)
 }
 
@@ -251,11 +252,11 @@ mod tests {
         let files = split(&rendered(), "/d", "1").unwrap();
         let old = json!({"name": "old/gone:80", "type": "STATIC"});
         let again = clusters_of(&files.cds);
-        let merged = with_clusters(&files.cds, &[old, again[0].clone()]);
+        let merged = with_clusters(&files.cds, &[old, again[0].clone()], "2");
         assert_eq!(
             cluster_names(&merged),
             vec!["ns/svc:80".to_string(), "old/gone:80".to_string()]
         );
-        assert_eq!(yaml(&merged)["version_info"], "1");
+        assert_eq!(yaml(&merged)["version_info"], "2");
     }
 }

@@ -38,6 +38,10 @@ pub struct SyncArgs {
     /// How often --watch reads the input file, in milliseconds.
     #[arg(long = "interval-ms", value_name = "MS", default_value_t = 1000)]
     interval_ms: u64,
+    /// When a version adds clusters, they are delivered first, alone, and the routes that use them
+    /// this many milliseconds later (0: both at once).
+    #[arg(long = "settle-ms", value_name = "MS", default_value_t = 500)]
+    settle_ms: u64,
     /// Also write an Envoy bootstrap that reads everything else from DIR (run `envoy -c FILE`).
     #[arg(long, value_name = "FILE")]
     bootstrap: Option<String>,
@@ -112,6 +116,7 @@ fn start(args: &SyncArgs) -> Result<u8, String> {
         out(&format!("wrote {file} (Envoy reads {envoy_dir})"));
     }
     let syncer = Syncer {
+        settle: (args.settle_ms > 0).then(|| Duration::from_millis(args.settle_ms)),
         render,
         flags,
         xds,
@@ -173,6 +178,8 @@ fn watch_stdin(syncer: &Syncer, interval: Duration) -> Result<u8, String> {
 }
 
 struct Syncer {
+    /// How long new clusters are served alone before the routes that use them (None: at once).
+    settle: Option<Duration>,
     render: RenderEnvoyArgs,
     flags: Flags,
     xds: XdsDir,
@@ -298,18 +305,33 @@ impl Syncer {
             })
             .collect();
         let files_of = |version: u64| -> Result<XdsFiles, Vec<String>> {
-            let mut files =
-                dynamic::split(&rendered, &self.envoy_dir, &version.to_string()).map_err(|e| vec![e])?;
-            files.cds = dynamic::with_clusters(&files.cds, &leftover);
+            let version = version.to_string();
+            let mut files = dynamic::split(&rendered, &self.envoy_dir, &version).map_err(|e| vec![e])?;
+            files.cds = dynamic::with_clusters(&files.cds, &leftover, &version);
             Ok(files)
         };
         let unchanged = current.is_some() && current == Some(files_of(state.version)?);
-        let version = if unchanged {
-            state.version
-        } else {
-            state.version + 1
-        };
+        let mut version = state.version;
         if !unchanged {
+            version += 1;
+            // New clusters go first, alone: Envoy applies each file on its own, and a route whose
+            // cluster is not there yet answers 503.
+            if let (Some(current), Some(settle)) = (&current, self.settle) {
+                let present = dynamic::cluster_names(&current.cds);
+                let added: Vec<Value> = dynamic::clusters_of(&files_of(version)?.cds)
+                    .into_iter()
+                    .filter(|c| !present.iter().any(|p| c["name"] == p.as_str()))
+                    .collect();
+                if !added.is_empty() {
+                    let first = XdsFiles {
+                        cds: dynamic::with_clusters(&current.cds, &added, &version.to_string()),
+                        ..current.clone()
+                    };
+                    self.xds.publish(version, &first).map_err(|e| vec![e])?;
+                    std::thread::sleep(settle);
+                    version += 1;
+                }
+            }
             self.xds
                 .publish(version, &files_of(version)?)
                 .map_err(|e| vec![e])?;
