@@ -287,7 +287,7 @@ impl Sync {
                 "127.0.0.1:0",
                 "--admin",
                 "127.0.0.1:0",
-                // New clusters alone first (see the README's Live updates), briefly: the test makes 26.
+                // New clusters alone first (README, Live updates); briefly, to keep the test short.
                 "--settle-ms",
                 "200",
             ])
