@@ -984,3 +984,322 @@ fn upstream_settings_are_explained_and_rendered_for_envoy() {
         out.stderr
     );
 }
+
+// --- sync: live updates into Envoy's watched directory ------------------------------------------------
+
+fn sync_args<'a>(input: &'a str, out: &'a str, wasm: &'a str) -> Vec<&'a str> {
+    vec![
+        "sync",
+        "--input",
+        input,
+        "--out",
+        out,
+        "--wasm",
+        wasm,
+        "--listen",
+        "127.0.0.1:10000",
+        "--settle-ms",
+        "20",
+    ]
+}
+
+fn status(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("status.json")).unwrap()).unwrap()
+}
+
+fn shop(name: &str, host: &str, path_type: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"rules": [{"host": host, "http": {"paths": [{"path": "/", "pathType": path_type,
+            "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}
+    })
+}
+
+fn write_list(file: &Path, items: &[Value], settings: Option<Value>) {
+    let mut doc = serde_json::json!({"ingresses": {"apiVersion": "v1", "kind": "List", "items": items}});
+    if let Some(settings) = settings {
+        doc["settings"] = settings;
+    }
+    std::fs::write(file, doc.to_string()).unwrap();
+}
+
+/// The hosts the served version routes, from the filter configuration in ecds.yaml.
+fn served_hosts(out: &Path) -> Vec<String> {
+    let config = support::live::plugin_config(out);
+    let mut hosts: Vec<String> = config["ingresses"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["spec"]["rules"][0]["host"].as_str().unwrap().to_string())
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+#[test]
+fn sync_keeps_each_ingress_at_its_last_valid_version_and_says_why() {
+    let dir = scratch("sync");
+    let input = dir.join("input.json");
+    let (input_arg, out_arg) = (input.display().to_string(), dir.join("xds").display().to_string());
+    let out_dir = dir.join("xds");
+    let bootstrap = dir.join("envoy.yaml").display().to_string();
+
+    write_list(
+        &input,
+        &[shop("a", "a.test", "Prefix"), shop("b", "b.test", "Prefix")],
+        None,
+    );
+    let mut args = sync_args(&input_arg, &out_arg, DEMO_WASM);
+    args.extend_from_slice(&["--bootstrap", &bootstrap, "--admin", "127.0.0.1:9901"]);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("version 1: 2 Ingresses, 2 routes, 2 clusters"),
+        "{}",
+        out.stdout
+    );
+    for link in ["lds.yaml", "cds.yaml", "ecds.yaml"] {
+        let target = std::fs::read_link(out_dir.join(link)).unwrap();
+        assert_eq!(target, Path::new("..data").join(link));
+    }
+    assert_eq!(
+        std::fs::read_link(out_dir.join("..data")).unwrap(),
+        Path::new("..v1")
+    );
+    let boot: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&bootstrap).unwrap()).unwrap();
+    assert_eq!(
+        boot["dynamic_resources"]["lds_config"]["path_config_source"]["watched_directory"]["path"],
+        out_arg.as_str()
+    );
+    validate_with_envoy(Path::new(&bootstrap));
+    let equivalent = dir.join("static.yaml");
+    let yaml = serde_yaml_ng::to_string(&support::live::static_equivalent(&out_dir)).unwrap();
+    std::fs::write(&equivalent, yaml).unwrap();
+    validate_with_envoy(&equivalent);
+    assert_eq!(status(&out_dir)["exitCode"], 0);
+
+    // The same input again: nothing to swap.
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("unchanged"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_link(out_dir.join("..data")).unwrap(),
+        Path::new("..v1")
+    );
+
+    // b's update is invalid (kept at version 1), c is new and invalid (left out), d is new and valid.
+    write_list(
+        &input,
+        &[
+            shop("a", "a.test", "Prefix"),
+            shop("b", "b2.test", "Prefx"),
+            shop("c", "c.test", "Exactly"),
+            shop("d", "d.test", "Prefix"),
+        ],
+        None,
+    );
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: shop/b: spec.rules[0].http.paths[0].pathType: unknown value \"Prefx\"")
+            && out
+                .stderr
+                .contains("kept: shop/b: its last valid version keeps serving")
+            && out.stderr.contains("left out: shop/c: not served"),
+        "{}",
+        out.stderr
+    );
+    // d's cluster is new: version 2 delivers it alone (the routes of version 1), version 3 the routes.
+    assert!(out.stdout.contains("version 3: 3 Ingresses"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("1 kept at their last valid version, 1 left out"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(served_hosts(&out_dir), vec!["a.test", "b.test", "d.test"]);
+    let s = status(&out_dir);
+    assert_eq!(s["exitCode"], 4);
+    assert_eq!(s["refused"][0]["ingress"], "shop/b");
+    assert_eq!(s["refused"][0]["outcome"], "keptOld");
+    assert_eq!(
+        s["refused"][0]["problems"][0]["field"],
+        "spec.rules[0].http.paths[0].pathType"
+    );
+    assert_eq!(s["refused"][1]["ingress"], "shop/c");
+    assert_eq!(s["refused"][1]["outcome"], "leftOut");
+    let step = out_dir.join("..v2");
+    let step_hosts = served_hosts(&step);
+    assert_eq!(step_hosts, vec!["a.test", "b.test"]);
+    let step_clusters = support::live::read_yaml(&step, "cds.yaml").to_string();
+    assert!(step_clusters.contains("shop/d:80"), "{step_clusters}");
+    // The previous version stays until the next swap, older ones go.
+    assert!(!out_dir.join("..v1").exists() && out_dir.join("..v3").is_dir());
+
+    // Still invalid next time: still the version that last loaded, from the state.
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stdout.starts_with("unchanged"), "{}", out.stdout);
+
+    // An empty file (being written) removes nothing.
+    std::fs::write(&input, "\n").unwrap();
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("is empty (being written?)"), "{}", out.stderr);
+    assert_eq!(served_hosts(&out_dir), vec!["a.test", "b.test", "d.test"]);
+
+    // Settings nobody can be blamed for: nothing delivered, version 2 keeps serving, exit 1.
+    write_list(
+        &input,
+        &[shop("a", "a.test", "Prefix")],
+        Some(serde_json::json!({"semantics": "nginx-ish"})),
+    );
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: settings: semantics"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("nothing delivered; version 3 keeps serving"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(served_hosts(&out_dir), vec!["a.test", "b.test", "d.test"]);
+    let s = status(&out_dir);
+    assert_eq!(
+        (s["exitCode"].clone(), s["version"].clone()),
+        (1.into(), 3.into())
+    );
+    assert!(
+        s["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("settings: semantics"),
+        "{s}"
+    );
+
+    // Fixed: everything delivered; the previous version directory is the only old one kept.
+    write_list(
+        &input,
+        &[shop("a", "a.test", "Prefix"), shop("b", "b2.test", "Prefix")],
+        None,
+    );
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(served_hosts(&out_dir), vec!["a.test", "b2.test"]);
+    assert!(!out_dir.join("..v2").exists() && out_dir.join("..v3").is_dir() && out_dir.join("..v4").is_dir());
+    // Clusters only version 3 used (d) stay one more version, then go.
+    let clusters = |dir: &Path| {
+        support::live::read_yaml(dir, "cds.yaml")["resources"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(clusters(&out_dir), 3);
+    let out = run(&sync_args(&input_arg, &out_arg, DEMO_WASM));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("version 5"), "{}", out.stdout);
+    assert_eq!(clusters(&out_dir), 2);
+}
+
+/// A child process killed when the test ends, even by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) until the status file reports `version`.
+fn wait_for_version(out: &Path, version: u64) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(out.join("status.json")) {
+            if let Ok(s) = serde_json::from_str::<Value>(&text) {
+                if s["version"] == version {
+                    return s;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no version {version} in {}",
+            out.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sync_watch_follows_the_input_file_and_stdin() {
+    let dir = scratch("sync-watch");
+    let input = dir.join("input.json");
+    let (input_arg, out_arg) = (input.display().to_string(), dir.join("xds").display().to_string());
+    let out_dir = dir.join("xds");
+    write_list(&input, &[shop("a", "a.test", "Prefix")], None);
+    let mut args = sync_args(&input_arg, &out_arg, DEMO_WASM);
+    args.extend_from_slice(&["--watch", "--interval-ms", "50"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
+        .args(&args)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let watcher = KillOnDrop(child);
+    wait_for_version(&out_dir, 1);
+    write_list(
+        &input,
+        &[shop("a", "a.test", "Prefix"), shop("b", "b.test", "Prefix")],
+        None,
+    );
+    // b's cluster is new: version 2 has it alone, version 3 routes to it.
+    wait_for_version(&out_dir, 3);
+    assert_eq!(served_hosts(&out_dir), vec!["a.test", "b.test"]);
+    write_list(
+        &input,
+        &[shop("a", "a.test", "Prefix"), shop("b", "b.test", "Prefx")],
+        None,
+    );
+    let start = std::time::Instant::now();
+    while status(&out_dir)["exitCode"] != 4 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{}",
+            status(&out_dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(status(&out_dir)["refused"][0]["ingress"], "shop/b");
+    drop(watcher);
+
+    // stdin: each JSON document is a complete input; the exit status is the last one's.
+    let stdin_out = dir.join("xds-stdin");
+    let stdin_arg = stdin_out.display().to_string();
+    let mut args = sync_args("-", &stdin_arg, DEMO_WASM);
+    args.push("--watch");
+    let first =
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [shop("a", "a.test", "Prefix")]});
+    let second = serde_json::json!({"apiVersion": "v1", "kind": "List",
+        "items": [shop("a", "a.test", "Prefix"), shop("c", "c.test", "Prefx")]});
+    let out = run_with_stdin(&args, Some(&format!("{first:#}\n{second:#}\n")));
+    assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("version 1") && out.stdout.contains("unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("left out: shop/c: not served"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(served_hosts(&stdin_out), vec!["a.test"]);
+}

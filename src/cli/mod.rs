@@ -10,6 +10,7 @@ mod render;
 mod replay;
 mod secrets;
 mod services;
+mod sync;
 
 use clap::{Args, Parser, Subcommand};
 use ingress_wasm::compile::tls::TlsHosts;
@@ -46,6 +47,12 @@ enum Command {
     /// Replay ingress-nginx access logs through the router and report every request that would go
     /// elsewhere. Exit status: 0 nothing differs, 1 errors, 3 some requests would go elsewhere.
     Replay(replay::ReplayArgs),
+    /// Keep a directory Envoy watches (filesystem xDS: listeners, clusters, the filter's configuration)
+    /// current with the input, one atomic swap per version. Per Ingress, the last valid version keeps
+    /// serving when an update is invalid; a new invalid Ingress is left out; DIR/status.json says
+    /// which and why. Exit status: 0 all delivered, 4 delivered but some Ingresses left out or kept at
+    /// their last valid version, 1 nothing delivered (input unreadable, settings invalid).
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +154,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Render(RenderCommand::Envoy(args)) => render::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Sync(args) => sync::run(&args),
     }
 }
 

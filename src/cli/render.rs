@@ -4,10 +4,12 @@ use super::input::read_endpoints;
 use super::{err, load_or_report, out, plural, print_diagnostic, RenderEnvoyArgs};
 use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::keep_affinity_endpoints;
+use ingress_wasm::config::Compiled;
 use ingress_wasm::render::envoy::{affinity_by_cluster, bootstrap, split_host_port, to_yaml, EnvoyOptions};
 use ingress_wasm::render::tls::{chains, TlsListener};
 use ingress_wasm::render::upstream::Upstreams;
 use ingress_wasm::Diagnostic;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,7 +24,26 @@ pub fn run(args: &RenderEnvoyArgs) -> ExitCode {
     }
 }
 
-fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
+/// The flags of `render envoy` (and `sync`), checked before anything is loaded.
+pub struct Flags {
+    listen: (String, u16),
+    admin: Option<(String, u16)>,
+    tls_listen: Option<(String, u16)>,
+    endpoints: BTreeMap<String, Vec<String>>,
+}
+
+impl Flags {
+    pub fn admin(&self) -> Option<&(String, u16)> {
+        self.admin.as_ref()
+    }
+
+    pub fn endpoints(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.endpoints
+    }
+}
+
+/// Checks the flags; `Err` names the one at fault.
+pub fn flags(args: &RenderEnvoyArgs) -> Result<Flags, String> {
     let listen = parse_address(&args.listen).map_err(|e| format!("--listen {:?}: {e}", args.listen))?;
     let admin = match &args.admin {
         Some(admin) => Some(parse_address(admin).map_err(|e| format!("--admin {admin:?}: {e}"))?),
@@ -42,6 +63,16 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         Some(file) => read_endpoints(file)?,
         None => BTreeMap::new(),
     };
+    Ok(Flags {
+        listen,
+        admin,
+        tls_listen,
+        endpoints,
+    })
+}
+
+fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
+    let flags = flags(args)?;
     // The filter gets the endpoints of the backends with session affinity (persistent mode maps
     // cookies back to them); every endpoint goes into the clusters.
     let (mut inputs, compiled) = match load_or_report(
@@ -52,56 +83,11 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    keep_affinity_endpoints(&mut inputs.config, &compiled.table);
+    let Some((config, tls)) = bootstrap_of(args, &flags, &inputs.endpoints, &mut inputs.config, &compiled)?
+    else {
+        return Ok(ExitCode::FAILURE);
+    };
     let backends = compiled.table.backends();
-    for key in endpoints.keys() {
-        let known = backends
-            .iter()
-            .any(|b| ingress_wasm::compile::cluster::backend_key(&b.namespace, &b.service, &b.port) == *key);
-        if !known {
-            err(&format!(
-                "warning: {}: {key:?} is not a backend of any route",
-                args.endpoints.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    // The clusters get the EndpointSlices' endpoints, overridden per backend by the --endpoints file.
-    let mut endpoints = endpoints;
-    for (key, list) in &inputs.endpoints {
-        endpoints.entry(key.clone()).or_insert_with(|| list.clone());
-    }
-    if !Path::new(&args.wasm).is_file() {
-        err(&format!(
-            "warning: --wasm {}: no such file (yet); Envoy will need it",
-            args.wasm
-        ));
-    }
-    let tls = match (tls_listen, &args.tls_dir) {
-        (Some(listen), Some(dir)) => match https_listener(compiled.table.tls(), listen, dir) {
-            Some(listener) => Some(listener),
-            None => return Ok(ExitCode::FAILURE),
-        },
-        _ => {
-            warn_unserved_tls(compiled.table.tls());
-            None
-        }
-    };
-    let options = EnvoyOptions {
-        plugin_config: &inputs.config,
-        backends: &backends,
-        cluster_header: compiled.table.cluster_header(),
-        wasm_path: &args.wasm,
-        listen,
-        admin,
-        endpoints: &endpoints,
-        affinity: &affinity_by_cluster(&compiled.table),
-        upstream: &Upstreams::of(&compiled.table, &args.cluster_domain),
-        tls: tls.as_ref(),
-    };
-    let config = bootstrap(&options).map_err(|e| match &args.endpoints {
-        Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),
-        _ => e,
-    })?;
     let yaml = to_yaml(&config);
     let dir = Path::new(&args.output);
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
@@ -135,6 +121,66 @@ fn render(args: &RenderEnvoyArgs) -> Result<ExitCode, String> {
         args.listen
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The static bootstrap for a loaded configuration (whose endpoints it trims to those the filter
+/// uses), with the HTTPS listener if any; `Ok(None)` after printing why a certificate cannot be used.
+/// `slice_endpoints`: the input's EndpointSlices, overridden per backend by the --endpoints file.
+pub fn bootstrap_of(
+    args: &RenderEnvoyArgs,
+    flags: &Flags,
+    slice_endpoints: &BTreeMap<String, Vec<String>>,
+    plugin_config: &mut Value,
+    compiled: &Compiled,
+) -> Result<Option<(Value, Option<TlsListener>)>, String> {
+    keep_affinity_endpoints(plugin_config, &compiled.table);
+    let backends = compiled.table.backends();
+    for key in flags.endpoints.keys() {
+        let known = backends
+            .iter()
+            .any(|b| ingress_wasm::compile::cluster::backend_key(&b.namespace, &b.service, &b.port) == *key);
+        if !known {
+            err(&format!(
+                "warning: {}: {key:?} is not a backend of any route",
+                args.endpoints.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let mut endpoints = slice_endpoints.clone();
+    endpoints.extend(flags.endpoints.clone());
+    if !Path::new(&args.wasm).is_file() {
+        err(&format!(
+            "warning: --wasm {}: no such file (yet); Envoy will need it",
+            args.wasm
+        ));
+    }
+    let tls = match (flags.tls_listen.clone(), &args.tls_dir) {
+        (Some(listen), Some(dir)) => match https_listener(compiled.table.tls(), listen, dir) {
+            Some(listener) => Some(listener),
+            None => return Ok(None),
+        },
+        _ => {
+            warn_unserved_tls(compiled.table.tls());
+            None
+        }
+    };
+    let options = EnvoyOptions {
+        plugin_config: &*plugin_config,
+        backends: &backends,
+        cluster_header: compiled.table.cluster_header(),
+        wasm_path: &args.wasm,
+        listen: flags.listen.clone(),
+        admin: flags.admin.clone(),
+        endpoints: &endpoints,
+        affinity: &affinity_by_cluster(&compiled.table),
+        upstream: &Upstreams::of(&compiled.table, &args.cluster_domain),
+        tls: tls.as_ref(),
+    };
+    let config = bootstrap(&options).map_err(|e| match &args.endpoints {
+        Some(file) if e.starts_with("endpoints[") => format!("{file}: {e}"),
+        _ => e,
+    })?;
+    Ok(Some((config, tls)))
 }
 
 /// The HTTPS listener with the certificates of `tls` under `dir`; None (after printing them) when a

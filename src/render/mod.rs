@@ -1,5 +1,6 @@
 //! Envoy / Kubernetes / Istio output (native only).
 
+pub mod dynamic;
 pub mod envoy;
 pub mod headers;
 pub mod services;

@@ -8,6 +8,7 @@ pub mod envoy;
 pub mod fleet;
 pub mod h2;
 pub mod http;
+pub mod live;
 pub mod protocol_front;
 pub mod scenario;
 pub mod tls;
