@@ -2,5 +2,9 @@
 
 pub mod envoy;
 pub mod headers;
+pub mod istio;
+pub mod k8s;
+pub mod k8s_bootstrap;
+pub mod oci;
 pub mod tls;
 pub mod upstream;
