@@ -195,6 +195,34 @@ fn k8s_manifests_validate_against_the_kubernetes_schemas() {
             .as_str()
             .is_some_and(|s| s.contains(htpasswd))
     );
+    // The init container's inputs, read as `ingress-wasm` reads every input: the Secret is found, no
+    // path fails closed for want of it.
+    let inputs = TempDir::new("k8s-init-inputs");
+    let mut files = Vec::new();
+    for (name, value) in config["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(
+            find(&docs, "Secret", "ingress-wasm-auth")["stringData"]
+                .as_object()
+                .into_iter()
+                .flatten(),
+        )
+        .filter(|(name, _)| name.ends_with(".json"))
+    {
+        let file = inputs.path.join(name);
+        fs::write(&file, value.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+        files.push(file);
+    }
+    assert_eq!(files.len(), 3, "settings.json, ingresses.json, secrets.json");
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(|f| path_str(f)));
+    let checked = cli(&args);
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{stderr}");
+    assert!(!stderr.contains("is not in the configuration"), "{stderr}");
+
     let role = find(&docs, "ClusterRole", "ingress-wasm-ingress-wasm");
     for rule in role["rules"].as_array().into_iter().flatten() {
         let writes = rule["verbs"]

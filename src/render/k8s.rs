@@ -278,14 +278,27 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-/// The Secrets of basic authentication the render was given, for the init container's first sync.
+/// The Secrets of basic authentication the render was given, for the init container's first sync: a
+/// `List` of Secrets, as `kubectl get secret -o json` prints them.
 fn auth_secret(opts: &K8sOptions<'_>, secrets: &[Value]) -> Value {
+    let items: Vec<Value> = secrets
+        .iter()
+        .map(|secret| {
+            let mut secret = secret.clone();
+            if let Some(map) = secret.as_object_mut() {
+                map.insert("apiVersion".into(), json!("v1"));
+                map.insert("kind".into(), json!("Secret"));
+            }
+            secret
+        })
+        .collect();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata(opts, &auth_secret_name(opts.name)),
         "type": "Opaque",
-        "stringData": {"secrets.json": pretty(&json!({"secrets": secrets}))},
+        "stringData": {"secrets.json": pretty(&list)},
     })
 }
 
