@@ -394,7 +394,6 @@ fn the_deployments_envoy_bootstrap_validates_serves_ready_and_drains() {
     let _envoy = Running(
         Command::new(support::envoy::envoy_binary())
             .args(&args)
-            .args(["--concurrency", "1"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
             .stderr(log)

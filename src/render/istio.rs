@@ -66,8 +66,10 @@ pub fn manifests(opts: &IstioOptions<'_>) -> Vec<Manifest> {
             "pluginName": PLUGIN_NAME,
             "phase": opts.phase,
             "failStrategy": opts.fail_strategy,
+            // No `match`: Istio counts a gateway's listeners as CLIENT traffic
+            // (pilot/pkg/model/extensions.go, workloadModeForListenerClass), so `mode: SERVER` would
+            // leave the gateway without the filter.
             "type": "HTTP",
-            "match": [{"mode": "SERVER"}],
             "pluginConfig": opts.plugin_config,
         },
     });
@@ -164,6 +166,7 @@ mod tests {
             "x-ingress-cluster"
         );
         assert_eq!(files[0].objects[0]["spec"]["pluginConfig"], config);
+        assert!(files[0].objects[0]["spec"].get("match").is_none());
         assert_eq!(
             istio_cluster_template("cluster.local"),
             "outbound|{port}||{service}.{namespace}.svc.cluster.local"

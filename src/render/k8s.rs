@@ -36,6 +36,9 @@ pub const MODULE_KEY: &str = "ingress_wasm.wasm";
 pub const AUTH_DIR: &str = "/etc/ingress-wasm/auth";
 /// Seconds Envoy drains its listeners on shutdown before the pod is stopped.
 pub const DRAIN_SECONDS: u32 = 20;
+/// Envoy's worker threads: each holds its own Wasm VM with the compiled configuration, so the count is
+/// set, not left to the node's CPU count.
+pub const ENVOY_CONCURRENCY: u32 = 2;
 /// The UID and GID of the `envoy` user of the envoyproxy/envoy image.
 pub const ENVOY_UID: u32 = 101;
 /// The sidecar's script (see its header).
@@ -459,6 +462,7 @@ fn deployment(opts: &K8sOptions<'_>, secrets: bool) -> Value {
                             "args": [
                                 "--config-path", format!("{CONFIG_DIR}/envoy.yaml"),
                                 "--disable-hot-restart",
+                                "--concurrency", ENVOY_CONCURRENCY.to_string(),
                                 "--drain-time-s", DRAIN_SECONDS.to_string(),
                                 "--drain-strategy", "immediate",
                                 "--log-level", "info",
