@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::echo_server::EchoServer;
-use support::envoy::{validate, wasm_module, TempDir};
+use support::envoy::{validate, wasm_module, Envoy, TempDir};
 use support::http;
 
 fn root() -> &'static Path {
@@ -774,5 +774,134 @@ fn the_oci_layout_is_the_compat_wasm_image() {
     assert_eq!(
         config["rootfs"]["diff_ids"],
         json!([format!("sha256:{}", ingress_wasm::render::oci::sha256_hex(&tar))])
+    );
+}
+
+/// Protobuf's merge on JSON: objects merge field by field, lists append, scalars replace; setting one
+/// member of `RouteAction`'s cluster oneof clears the others (what Istio's `MERGE` patch does).
+fn proto_merge(dst: &mut Value, src: &Value) {
+    match (dst, src) {
+        (Value::Object(d), Value::Object(s)) => {
+            for (key, value) in s {
+                if key == "cluster_header" {
+                    d.remove("cluster");
+                }
+                match d.get_mut(key) {
+                    Some(existing) => proto_merge(existing, value),
+                    None => {
+                        d.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(s)) => d.extend(s.iter().cloned()),
+        (d, s) => *d = s.clone(),
+    }
+}
+
+/// The gateway as Istio would build it from the rendered objects, in a real Envoy: Istio's route for
+/// the VirtualService (to the placeholder host) answers 503; with the EnvoyFilter's patch merged in,
+/// the filter, configured with the WasmPlugin's pluginConfig, picks Istio's cluster of the Service.
+#[test]
+fn the_envoy_filter_patch_makes_istios_route_follow_the_filter() {
+    let echo = EchoServer::start("web");
+    let work = TempDir::new("istio-envoy");
+    let ingress = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"rules": [{"host": "shop.test", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}
+        ]}}]},
+    });
+    let ingress_file = work.path.join("ingress.json");
+    fs::write(&ingress_file, ingress.to_string()).unwrap();
+    let out = work.path.join("istio");
+    cli_ok(&[
+        "render",
+        "istio",
+        path_str(&ingress_file),
+        "--wasm",
+        path_str(wasm_module()),
+        "--url",
+        "file:///var/lib/ingress_wasm.wasm",
+        "-o",
+        path_str(&out),
+    ]);
+    let docs = documents(&out);
+    let plugin_config = &find(&docs, "WasmPlugin", "ingress-wasm")["spec"]["pluginConfig"];
+    let patch = &find(&docs, "EnvoyFilter", "ingress-wasm")["spec"]["configPatches"][0]["patch"]["value"];
+    let vs_route = &find(&docs, "VirtualService", "ingress-wasm")["spec"]["http"][0];
+
+    // Envoy with the filter and Istio's cluster of shop/web:80, from the same renderer.
+    let plugin_file = work.path.join("plugin.json");
+    fs::write(&plugin_file, plugin_config.to_string()).unwrap();
+    let endpoints = work.path.join("endpoints.json");
+    fs::write(
+        &endpoints,
+        json!({"shop/web:80": [echo.addr.to_string()]}).to_string(),
+    )
+    .unwrap();
+    let rendered_dir = work.path.join("rendered");
+    cli_ok(&[
+        "render",
+        "envoy",
+        path_str(&plugin_file),
+        "--endpoints",
+        path_str(&endpoints),
+        "--wasm",
+        path_str(wasm_module()),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "-o",
+        path_str(&rendered_dir),
+    ]);
+    let mut config: Value =
+        serde_yaml_ng::from_str(&fs::read_to_string(rendered_dir.join("envoy.yaml")).unwrap()).unwrap();
+    let clusters = config["static_resources"]["clusters"].to_string();
+    assert!(
+        clusters.contains("outbound|80||web.shop.svc.cluster.local"),
+        "{clusters}"
+    );
+
+    // The route Istio generates for the VirtualService: named after its http route, to the placeholder.
+    let istio_route = json!({
+        "name": vs_route["name"],
+        "match": {"prefix": "/"},
+        "route": {"cluster": format!("outbound|80||{}", vs_route["route"][0]["destination"]["host"].as_str().unwrap()), "timeout": "0s"},
+    });
+    let routes = "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/route_config/virtual_hosts/0/routes";
+    *config.pointer_mut(routes).unwrap() = json!([istio_route.clone()]);
+    // Istio's route configurations do not validate clusters (they come and go with Services).
+    let route_config = "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/route_config";
+    config.pointer_mut(route_config).unwrap()["validate_clusters"] = json!(false);
+    let unpatched = Envoy::start("istio-unpatched", &serde_yaml_ng::to_string(&config).unwrap());
+    let r = http::get(unpatched.addr, "shop.test", "/cart");
+    assert_eq!(
+        r.status,
+        503,
+        "unpatched, nothing reaches a backend: {}",
+        r.summary()
+    );
+    drop(unpatched);
+
+    let mut patched_route = istio_route;
+    proto_merge(&mut patched_route, patch);
+    *config.pointer_mut(routes).unwrap() = json!([patched_route]);
+    let envoy = Envoy::start("istio-patched", &serde_yaml_ng::to_string(&config).unwrap());
+    let r = http::get(envoy.addr, "shop.test", "/cart");
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let echo_seen = r.echo().unwrap();
+    assert_eq!(echo_seen.service, "web");
+    assert_eq!(
+        echo_seen.header("x-ingress-cluster"),
+        None,
+        "the cluster header never reaches the backend"
+    );
+    assert_eq!(
+        http::get(envoy.addr, "other.test", "/").status,
+        404,
+        "the filter's own 404"
     );
 }
