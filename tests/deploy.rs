@@ -1,8 +1,9 @@
 //! `render k8s`, `render istio` and `render oci`: every manifest validates against the Kubernetes schemas
 //! (and Istio's CRDs) offline; the Envoy bootstrap of the Deployment validates and runs in a real Envoy
 //! with the built module, answering the readiness probe and draining as the preStop hook asks; the sync
-//! sidecar's script feeds snapshots and writes Ingress status against a stand-in kubectl; the OCI image
-//! layout has the structure Istio's fetcher reads.
+//! sidecar's script feeds snapshots and writes Ingress status against a stand-in kubectl; Istio's route
+//! for the rendered VirtualService follows the filter once the EnvoyFilter's patch is merged in; the OCI
+//! image layout has the structure Istio's fetcher reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -151,11 +151,18 @@ fn metadata(opts: &K8sOptions<'_>, name: &str) -> Value {
     json!({"name": name, "namespace": opts.namespace, "labels": labels(opts)})
 }
 
+/// The namespace enforces the `restricted` Pod Security Standard, which the pods meet: a later edit that
+/// weakens them is refused.
 fn namespace(opts: &K8sOptions<'_>) -> Value {
+    let labels = json!({
+        "app.kubernetes.io/name": "ingress-wasm",
+        "app.kubernetes.io/instance": opts.name,
+        "pod-security.kubernetes.io/enforce": "restricted",
+    });
     json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": opts.namespace, "labels": labels(opts)},
+        "metadata": {"name": opts.namespace, "labels": labels},
     })
 }
 
