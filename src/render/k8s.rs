@@ -98,6 +98,7 @@ pub fn manifests(opts: &K8sOptions<'_>) -> Result<Vec<Manifest>, String> {
         .get("secrets")
         .and_then(Value::as_array)
         .filter(|s| !s.is_empty());
+    let reads_secrets = secrets.is_some() || uses_auth_secrets(opts.plugin_config);
     let mut snapshot = opts.plugin_config.clone();
     if let Some(map) = snapshot.as_object_mut() {
         map.remove("secrets");
@@ -106,7 +107,7 @@ pub fn manifests(opts: &K8sOptions<'_>) -> Result<Vec<Manifest>, String> {
     let config = config_map(opts, &snapshot)?;
     let mut files = vec![
         Manifest::new("00-namespace.yaml", vec![namespace(opts)]),
-        Manifest::new("10-rbac.yaml", rbac(opts, secrets.is_some())),
+        Manifest::new("10-rbac.yaml", rbac(opts, reads_secrets)),
     ];
     let classes = ingress_classes(opts);
     if !classes.is_empty() {
@@ -120,7 +121,7 @@ pub fn manifests(opts: &K8sOptions<'_>) -> Result<Vec<Manifest>, String> {
     files.push(Manifest::new("31-config.yaml", configs));
     files.push(Manifest::new(
         "40-deployment.yaml",
-        vec![deployment(opts, secrets.is_some())],
+        vec![deployment(opts, secrets.is_some(), reads_secrets)],
     ));
     files.push(Manifest::new(
         "41-poddisruptionbudget.yaml",
@@ -129,6 +130,22 @@ pub fn manifests(opts: &K8sOptions<'_>) -> Result<Vec<Manifest>, String> {
     files.push(Manifest::new("50-service.yaml", vec![service(opts)]));
     Ok(files)
 }
+
+/// Whether an Ingress of the configuration names a Secret for basic authentication: the sidecar must
+/// then read Secrets.
+fn uses_auth_secrets(plugin_config: &Value) -> bool {
+    plugin_config["ingresses"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|ingress| {
+            ingress["metadata"]["annotations"]
+                .get(AUTH_SECRET_ANNOTATION)
+                .is_some()
+        })
+}
+
+const AUTH_SECRET_ANNOTATION: &str = "nginx.ingress.kubernetes.io/auth-secret";
 
 /// The name of the module's ConfigMap: immutable, so it carries the module's digest.
 pub fn module_configmap_name(name: &str, sha256: &str) -> String {
@@ -365,7 +382,9 @@ fn drain_command() -> String {
     )
 }
 
-fn deployment(opts: &K8sOptions<'_>, secrets: bool) -> Value {
+/// `secrets`: the render was given Secrets (the first sync reads them from the gateway's Secret);
+/// `reads_secrets`: the sidecar lists Secrets too.
+fn deployment(opts: &K8sOptions<'_>, secrets: bool, reads_secrets: bool) -> Value {
     let settings_file = format!("{CONFIG_DIR}/settings.json");
     let mut initial_inputs = vec![settings_file.clone(), format!("{CONFIG_DIR}/ingresses.json")];
     if secrets {
@@ -374,7 +393,7 @@ fn deployment(opts: &K8sOptions<'_>, secrets: bool) -> Value {
     let initial_sync = sync_command(&initial_inputs, false, opts.cluster_domain);
     let watch_sync = sync_command(&[settings_file, "-".to_string()], true, opts.cluster_domain);
     let mut kinds = "ingresses,services".to_string();
-    if secrets {
+    if reads_secrets {
         kinds.push_str(",secrets");
     }
     let classes = opts.settings.ingress_classes.join(" ");
@@ -628,6 +647,27 @@ mod tests {
             .contains("secrets"));
         assert!(config_map.is_object());
         assert_eq!(object(&files, "Secret")["metadata"]["name"], "gw-auth");
+    }
+
+    #[test]
+    fn an_ingress_naming_an_auth_secret_makes_the_sidecar_read_secrets() {
+        let ingress = json!({"metadata": {"name": "a", "annotations": {AUTH_SECRET_ANNOTATION: "htpasswd"}}});
+        let config = json!({"ingresses": {"kind": "List", "items": [ingress]}});
+        let files = render(&config, b"\0asm").unwrap();
+        assert!(object(&files, "ClusterRole").to_string().contains("\"secrets\""));
+        let kinds = object(&files, "Deployment")["spec"]["template"]["spec"]["containers"][1]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "KINDS")
+            .unwrap()["value"]
+            .clone();
+        assert_eq!(kinds, "ingresses,services,secrets");
+        // No Secret was given: no Secret object of the gateway.
+        assert!(files
+            .iter()
+            .flat_map(|m| &m.objects)
+            .all(|o| o["kind"] != "Secret"));
     }
 
     #[test]
