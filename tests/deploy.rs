@@ -34,6 +34,26 @@ fn cli(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run ingress-wasm: {e}"))
 }
 
+fn cli_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run ingress-wasm: {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .unwrap_or_else(|e| panic!("stdin: {e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("ingress-wasm: {e}"))
+}
+
 fn cli_ok(args: &[&str]) -> String {
     let output = cli(args);
     assert!(
@@ -196,30 +216,23 @@ fn k8s_manifests_validate_against_the_kubernetes_schemas() {
             .as_str()
             .is_some_and(|s| s.contains(htpasswd))
     );
-    // The init container's inputs, read as `ingress-wasm` reads every input: the Secret is found, no
-    // path fails closed for want of it.
-    let inputs = TempDir::new("k8s-init-inputs");
-    let mut files = Vec::new();
-    for (name, value) in config["data"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .chain(
-            find(&docs, "Secret", "ingress-wasm-auth")["stringData"]
-                .as_object()
-                .into_iter()
-                .flatten(),
-        )
-        .filter(|(name, _)| name.ends_with(".json"))
-    {
-        let file = inputs.path.join(name);
-        fs::write(&file, value.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-        files.push(file);
-    }
-    assert_eq!(files.len(), 3, "settings.json, ingresses.json, secrets.json");
-    let mut args = vec!["check"];
-    args.extend(files.iter().map(|f| path_str(f)));
-    let checked = cli(&args);
+    // The init container's input (the rendered configuration, then the Secrets, on stdin), read as
+    // `ingress-wasm` reads every input: the Secret is found, no path fails closed for want of it.
+    let init = &deployment["spec"]["template"]["spec"]["initContainers"][0]["command"];
+    assert!(
+        init[2].as_str().unwrap_or_default().starts_with(
+            "cat /etc/ingress-wasm/config/ingresses.json /etc/ingress-wasm/auth/secrets.json | \"$@\""
+        ),
+        "{init}"
+    );
+    let stdin = format!(
+        "{}\n{}",
+        config["data"]["ingresses.json"].as_str().unwrap_or_default(),
+        find(&docs, "Secret", "ingress-wasm-auth")["stringData"]["secrets.json"]
+            .as_str()
+            .unwrap_or_default()
+    );
+    let checked = cli_with_stdin(&["check", "-"], &stdin);
     let stderr = String::from_utf8_lossy(&checked.stderr);
     assert!(checked.status.success(), "{stderr}");
     assert!(!stderr.contains("is not in the configuration"), "{stderr}");
@@ -521,6 +534,8 @@ esac
         .unwrap_or_else(|e| panic!("{e}"));
     let snapshots = dir.path.join("snapshots");
     let stderr_file = dir.path.join("stderr.txt");
+    let settings_file = dir.path.join("settings.json");
+    fs::write(&settings_file, r#"{"ingressClasses": ["nginx"]}"#).unwrap_or_else(|e| panic!("{e}"));
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let mut child = Command::new("bash")
         .arg(dir.path.join("sync.sh"))
@@ -531,6 +546,7 @@ esac
         .env("INGRESS_CLASSES", "nginx")
         .env("SERVE_WITHOUT_CLASS", "false")
         .env("RESYNC_SECONDS", "30")
+        .env("SETTINGS_FILE", &settings_file)
         .stdin(Stdio::null())
         .stderr(fs::File::create(&stderr_file).unwrap_or_else(|e| panic!("{e}")))
         .process_group(0)
@@ -563,9 +579,17 @@ esac
     let snapshot = fs::read_to_string(&snapshots).unwrap_or_default();
     assert_eq!(
         snapshot.trim(),
-        r#"{"kind":"List","items":[]}"#,
+        r#"{"settings": {"ingressClasses": ["nginx"]}, "ingresses": {"kind":"List","items":[]}}"#,
         "stderr:\n{stderr}"
     );
+    // What `ingress-wasm sync --input -` reads: the CLI's input, settings included.
+    let checked = cli_with_stdin(&["check", "-"], &snapshot);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&checked.stdout).starts_with("0 Ingresses"));
     let status = r#"{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.7"}]}}}"#;
     assert_eq!(
         patches,

@@ -273,7 +273,8 @@ fn config_map(opts: &K8sOptions<'_>, snapshot: &Value) -> Result<Value, String> 
         admin_port: ADMIN_PORT,
         ready_port: READY_PORT,
     }));
-    let settings = json!({"settings": opts.plugin_config.get("settings").cloned().unwrap_or(json!({}))});
+    // The bare settings object: the sidecar wraps each snapshot with it.
+    let settings = opts.plugin_config.get("settings").cloned().unwrap_or(json!({}));
     let data = [
         ("envoy.yaml", bootstrap),
         ("settings.json", pretty(&settings)),
@@ -347,13 +348,12 @@ pub fn sync_render_args(cluster_domain: &str) -> Vec<String> {
     .collect()
 }
 
-/// `ingress-wasm sync` reading `inputs` (files, or `-` for the sidecar's snapshots).
-pub fn sync_command(inputs: &[String], watch: bool, cluster_domain: &str) -> Vec<String> {
+/// `ingress-wasm sync` reading its standard input: with `watch`, each JSON document there is a complete
+/// new input (the sidecar's snapshots); without, all of it is one input (the first sync's files).
+pub fn sync_command(watch: bool, cluster_domain: &str) -> Vec<String> {
     let mut command = vec!["ingress-wasm".to_string(), "sync".to_string()];
-    for input in inputs {
-        command.push("--input".to_string());
-        command.push(input.clone());
-    }
+    command.push("--input".to_string());
+    command.push("-".to_string());
     command.extend(sync_render_args(cluster_domain));
     if watch {
         command.push("--watch".to_string());
@@ -385,13 +385,13 @@ fn drain_command() -> String {
 /// `secrets`: the render was given Secrets (the first sync reads them from the gateway's Secret);
 /// `reads_secrets`: the sidecar lists Secrets too.
 fn deployment(opts: &K8sOptions<'_>, secrets: bool, reads_secrets: bool) -> Value {
-    let settings_file = format!("{CONFIG_DIR}/settings.json");
-    let mut initial_inputs = vec![settings_file.clone(), format!("{CONFIG_DIR}/ingresses.json")];
+    // The rendered configuration (settings included) and the Secrets, one input on stdin.
+    let mut initial_inputs = format!("{CONFIG_DIR}/ingresses.json");
     if secrets {
-        initial_inputs.push(format!("{AUTH_DIR}/secrets.json"));
+        initial_inputs.push_str(&format!(" {AUTH_DIR}/secrets.json"));
     }
-    let initial_sync = sync_command(&initial_inputs, false, opts.cluster_domain);
-    let watch_sync = sync_command(&[settings_file, "-".to_string()], true, opts.cluster_domain);
+    let initial_sync = sync_command(false, opts.cluster_domain);
+    let watch_sync = sync_command(true, opts.cluster_domain);
     let mut kinds = "ingresses,services".to_string();
     if reads_secrets {
         kinds.push_str(",secrets");
@@ -410,7 +410,7 @@ fn deployment(opts: &K8sOptions<'_>, secrets: bool, reads_secrets: bool) -> Valu
         "bash".to_string(),
         "-c".to_string(),
         format!(
-            "\"$@\"; status=$?; [ -e {XDS_DIR}/{} ] && exit 0; exit $status",
+            "cat {initial_inputs} | \"$@\"; status=$?; [ -e {XDS_DIR}/{} ] && exit 0; exit $status",
             super::k8s_bootstrap::LDS_FILE
         ),
         "initial-sync".to_string(),
@@ -517,6 +517,7 @@ fn deployment(opts: &K8sOptions<'_>, secrets: bool, reads_secrets: bool) -> Valu
                             "env": [
                                 {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                                 {"name": "GATEWAY_SERVICE", "value": opts.name},
+                                {"name": "SETTINGS_FILE", "value": format!("{CONFIG_DIR}/settings.json")},
                                 {"name": "KINDS", "value": kinds},
                                 {"name": "INGRESS_CLASSES", "value": classes},
                                 {"name": "SERVE_WITHOUT_CLASS", "value": opts.settings.serve_without_class.to_string()},

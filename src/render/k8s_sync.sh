@@ -5,8 +5,9 @@
 #
 # Watches the kinds in $KINDS (comma-separated, e.g. ingresses,services) across all namespaces with
 # kubectl; on every change (a burst of changes counts once) it lists them all again and writes that
-# snapshot, one JSON document, to the standard input of COMMAND (`ingress-wasm sync --input - --watch
-# ...`, which keeps the shared xDS directory current). Every watch restarts after $RESYNC_SECONDS, which
+# snapshot with the settings of $SETTINGS_FILE, one JSON document {"settings": ..., "ingresses": <the
+# List>}, to the standard input of COMMAND (`ingress-wasm sync --input - --watch ...`, which keeps the
+# shared xDS directory current). Every watch restarts after $RESYNC_SECONDS, which
 # lists every object again: nothing missed stays missed. After each snapshot it writes the address of
 # the gateway's Service ($GATEWAY_SERVICE in $POD_NAMESPACE) into the status of every Ingress this
 # gateway serves ($INGRESS_CLASSES, space-separated, "*" for all; $SERVE_WITHOUT_CLASS), so `kubectl get
@@ -18,6 +19,7 @@ set -f # "*" in INGRESS_CLASSES is a class, not a glob
 : "${RESYNC_SECONDS:=60}"
 : "${INGRESS_CLASSES:=nginx}"
 : "${SERVE_WITHOUT_CLASS:=true}"
+: "${SETTINGS_FILE:=}"
 : "${GATEWAY_SERVICE:?names the gateway Service}"
 : "${POD_NAMESPACE:?the namespace of the gateway Service}"
 # A burst of changes counts once: at most this many lines are swallowed after the first one.
@@ -41,13 +43,16 @@ changes() {
 
 # Each change: one snapshot on stdout, then the Ingresses' status.
 snapshots() {
-    local snapshot _line i
+    local snapshot _line i settings="{}"
+    if [[ -n "$SETTINGS_FILE" ]]; then
+        settings=$(<"$SETTINGS_FILE") || exit 1
+    fi
     while read -r _line; do
         for ((i = 0; i < BURST_LINES; i++)); do
             read -r -t 1 _line || break
         done
         if snapshot=$(kubectl get "$KINDS" --all-namespaces --output json); then
-            printf '%s\n' "$snapshot"
+            printf '{"settings": %s, "ingresses": %s}\n' "$settings" "$snapshot"
             publish_status >&2
         else
             log "kubectl get $KINDS failed; the configuration in use stays"
