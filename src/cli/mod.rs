@@ -7,6 +7,9 @@ mod explain;
 mod explain_upstream;
 mod input;
 mod render;
+mod render_istio;
+mod render_k8s;
+mod render_oci;
 mod replay;
 mod secrets;
 mod services;
@@ -105,6 +108,16 @@ enum RenderCommand {
     /// Write DIR/envoy.yaml: a runnable Envoy bootstrap with the filter, one cluster_header route and
     /// one cluster per backend; with --tls-listen and --tls-dir, an HTTPS listener too.
     Envoy(RenderEnvoyArgs),
+    /// Write Kubernetes manifests into DIR: Envoy with the filter in a Deployment (with a sync sidecar
+    /// that follows the API server), its PodDisruptionBudget, a LoadBalancer Service, the IngressClasses,
+    /// RBAC, and the module and configuration in ConfigMaps. Apply with `kubectl apply --server-side -f DIR`.
+    K8s(render_k8s::RenderK8sArgs),
+    /// Write an Istio WasmPlugin for the ingress gateway (the configuration with Istio's cluster names)
+    /// and the Gateway, VirtualService and EnvoyFilter that make the gateway route by the cluster header.
+    Istio(render_istio::RenderIstioArgs),
+    /// Write the module as an OCI image layout (oci-layout, index.json, blobs/sha256/...) with one layer
+    /// holding plugin.wasm, as Istio and Envoy Gateway pull it; push it with oras, crane or skopeo.
+    Oci(render_oci::RenderOciArgs),
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +166,9 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Render(RenderCommand::Envoy(args)) => render::run(&args),
+        Command::Render(RenderCommand::K8s(args)) => render_k8s::run(&args),
+        Command::Render(RenderCommand::Istio(args)) => render_istio::run(&args),
+        Command::Render(RenderCommand::Oci(args)) => render_oci::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Sync(args) => sync::run(&args),
     }
