@@ -1,6 +1,8 @@
 //! `render k8s`, `render istio` and `render oci`: every manifest validates against the Kubernetes schemas
 //! (and Istio's CRDs) offline; the Envoy bootstrap of the Deployment validates and runs in a real Envoy
-//! with the built module, answering the readiness probe and draining as the preStop hook asks; the sync
+//! with the built module on the version the init container's `ingress-wasm sync` wrote, answering the
+//! readiness probe and draining as the preStop hook asks, and the sidecar's `ingress-wasm sync --watch`
+//! (its rendered command line) updates it live; the sync
 //! sidecar's script feeds snapshots and writes Ingress status against a stand-in kubectl; Istio's route
 //! for the rendered VirtualService follows the filter once the EnvoyFilter's patch is merged in; the OCI
 //! image layout has the structure Istio's fetcher reads.
@@ -610,6 +612,7 @@ fn the_sync_sidecar_updates_the_running_envoy() {
             let echo = r.echo().unwrap_or_else(|| panic!("{}", r.summary()));
             assert_eq!(echo.service, "web2", "{}", r.summary());
             assert_eq!(echo.path, "/added");
+            eprintln!("/added served {:?} after the snapshot", sent.elapsed());
             break;
         }
         assert!(

@@ -680,6 +680,43 @@ mod tests {
             .all(|o| o["kind"] != "Secret"));
     }
 
+    /// Every kind the sidecar watches has exactly get, list and watch, and nothing else is read.
+    #[test]
+    fn rbac_allows_exactly_what_the_sidecar_reads() {
+        for (config, secrets) in [
+            (json!({"ingresses": []}), false),
+            (
+                json!({"ingresses": [], "secrets": [{"metadata": {"name": "s"}}]}),
+                true,
+            ),
+        ] {
+            let files = render(&config, b"\0asm").unwrap();
+            let rules = object(&files, "ClusterRole")["rules"].as_array().unwrap().clone();
+            let read: Vec<String> = rules
+                .iter()
+                .filter(|r| r["verbs"] == json!(["get", "list", "watch"]))
+                .map(|r| {
+                    format!(
+                        "{}/{}",
+                        r["apiGroups"][0].as_str().unwrap(),
+                        r["resources"][0].as_str().unwrap()
+                    )
+                })
+                .collect();
+            let resource = |kind: &str| match kind {
+                "ingress" => "networking.k8s.io/ingresses",
+                "service" => "/services",
+                "endpointslice" => "discovery.k8s.io/endpointslices",
+                "secret" => "/secrets",
+                other => panic!("no rule for {other}"),
+            };
+            let kinds = sync_kinds(secrets);
+            let wanted: Vec<String> = kinds.split(',').map(|k| resource(k).to_string()).collect();
+            assert_eq!(read, wanted, "{kinds}");
+            assert_eq!(rules.len(), wanted.len() + 1, "reads, and the status patch");
+        }
+    }
+
     #[test]
     fn the_module_configmap_is_immutable_and_named_by_its_digest() {
         let files = render(&json!({"ingresses": []}), b"\0asm\x01\0\0\0").unwrap();
