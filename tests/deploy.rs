@@ -1,6 +1,8 @@
 //! `render k8s`, `render istio` and `render oci`: every manifest validates against the Kubernetes schemas
 //! (and Istio's CRDs) offline; the Envoy bootstrap of the Deployment validates and runs in a real Envoy
-//! with the built module, answering the readiness probe and draining as the preStop hook asks; the sync
+//! with the built module on the version the init container's `ingress-wasm sync` wrote, answering the
+//! readiness probe and draining as the preStop hook asks, and the sidecar's `ingress-wasm sync --watch`
+//! (its rendered command line) updates it live; the sync
 //! sidecar's script feeds snapshots and writes Ingress status against a stand-in kubectl; Istio's route
 //! for the rendered VirtualService follows the filter once the EnvoyFilter's patch is merged in; the OCI
 //! image layout has the structure Istio's fetcher reads.
@@ -9,7 +11,6 @@
 
 mod support;
 
-use ingress_wasm::render::k8s_bootstrap::{discovery_response, CLUSTER_TYPE, LISTENER_TYPE};
 use serde_json::{json, Value};
 use std::fs;
 use std::io::Read;
@@ -302,147 +303,231 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
+/// The configuration of a gateway whose backend `shop/web` is an echo server here: its Service port is
+/// the echo server's port, so with the cluster domain `localhost` the cluster's DNS name
+/// (`web.shop.svc.localhost`) reaches it. `added`: one more path, `/added`, to `shop/web2`, whose
+/// EndpointSlice points at `web2` (its Service port, 80, is nothing here).
+fn gateway_input(web: &EchoServer, web2: Option<&EchoServer>) -> Value {
+    let path = |path: &str, service: &str, port: u16| json!({"path": path, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": port}}}});
+    let mut paths = vec![path("/cart", "web", web.addr.port())];
+    let mut items = vec![json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"ports": [{"name": "http", "port": web.addr.port()}]},
+    })];
+    if let Some(web2) = web2 {
+        paths.push(path("/added", "web2", 80));
+        items.push(json!({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web2", "namespace": "shop"},
+            "spec": {"ports": [{"name": "http", "port": 80}]},
+        }));
+        items.push(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "web2-x1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web2"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": web2.addr.port()}],
+            "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+        }));
+    }
+    items.insert(
+        0,
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"rules": [{"host": "shop.test", "http": {"paths": paths}}]},
+        }),
+    );
+    json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+/// A pod of the rendered Deployment on this machine: the ConfigMaps' files where the pod mounts them
+/// (remapped into a temp dir), the init container's `ingress-wasm sync`, then Envoy with the
+/// Deployment's arguments and the ConfigMap's bootstrap (its own ports, its own `--base-id`).
+struct Pod {
+    work: TempDir,
+    deployment: Value,
+    /// The ConfigMap's `settings.json`.
+    settings: Value,
+    /// Rendered path or address -> this machine's.
+    remaps: Vec<(String, String)>,
+    ingress: SocketAddr,
+    ready: SocketAddr,
+    admin_port: u16,
+    _envoy: Running,
+}
+
+impl Pod {
+    fn start(label: &str, web: &EchoServer) -> Pod {
+        let work = TempDir::new(label);
+        let input = work.path.join("cluster.json");
+        fs::write(&input, gateway_input(web, None).to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let rendered = work.path.join("manifests");
+        cli_ok(&[
+            "render",
+            "k8s",
+            path_str(&input),
+            "--wasm",
+            path_str(wasm_module()),
+            "--cluster-domain",
+            "localhost",
+            "-o",
+            path_str(&rendered),
+        ]);
+        let docs = documents(&rendered);
+        let deployment = find(&docs, "Deployment", "ingress-wasm").clone();
+        let config = find(&docs, "ConfigMap", "ingress-wasm-config");
+
+        // The mounts: the config ConfigMap's files, the module under its key, the shared emptyDir.
+        let (config_dir, module_dir, xds) = (
+            work.path.join("config"),
+            work.path.join("module"),
+            work.path.join("xds"),
+        );
+        fs::create_dir_all(&config_dir).unwrap_or_else(|e| panic!("{e}"));
+        fs::create_dir_all(&module_dir).unwrap_or_else(|e| panic!("{e}"));
+        fs::create_dir_all(&xds).unwrap_or_else(|e| panic!("{e}"));
+        for (key, value) in config["data"].as_object().into_iter().flatten() {
+            fs::write(config_dir.join(key), value.as_str().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        fs::copy(wasm_module(), module_dir.join("ingress_wasm.wasm")).unwrap_or_else(|e| panic!("{e}"));
+        let (ingress_port, ready_port, admin_port) = (free_port(), free_port(), free_port());
+        let remaps: Vec<(String, String)> = vec![
+            ("/config/xds".into(), path_str(&xds).into()),
+            ("/etc/ingress-wasm/config".into(), path_str(&config_dir).into()),
+            ("/etc/ingress-wasm/module".into(), path_str(&module_dir).into()),
+            ("0.0.0.0:8080".into(), format!("127.0.0.1:{ingress_port}")),
+            ("port_value: 8081".into(), format!("port_value: {ready_port}")),
+            ("port_value: 9901".into(), format!("port_value: {admin_port}")),
+        ];
+        let settings: Value =
+            serde_json::from_str(config["data"]["settings.json"].as_str().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("settings.json: {e}"));
+        let pod = |envoy: Running| Pod {
+            work,
+            deployment,
+            settings,
+            remaps,
+            ingress: SocketAddr::from(([127, 0, 0, 1], ingress_port)),
+            ready: SocketAddr::from(([127, 0, 0, 1], ready_port)),
+            admin_port,
+            _envoy: envoy,
+        };
+        let mut starting = pod(Running::none());
+
+        // The init container, as rendered: the first version comes from `ingress-wasm sync`.
+        let init = starting.command(&starting.deployment["spec"]["template"]["spec"]["initContainers"][0]);
+        let output = Command::new(&init[0])
+            .args(&init[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("initial sync: {e}"));
+        assert!(
+            output.status.success(),
+            "the init container failed: {init:?}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(xds.join("lds.yaml").exists(), "no lds.yaml in {}", xds.display());
+
+        // The bootstrap as the ConfigMap holds it, validated, then Envoy as the Deployment runs it.
+        let bootstrap = config["data"]["envoy.yaml"].as_str().unwrap_or_default();
+        let local = starting.remap(bootstrap);
+        assert!(!local.contains("/config/xds") && local != bootstrap);
+        let config_file = config_dir.join("envoy.yaml");
+        fs::write(&config_file, &local).unwrap_or_else(|e| panic!("{e}"));
+        let validation = validate(&config_file);
+        assert!(
+            validation.success,
+            "envoy --mode validate:\n{}",
+            validation.output
+        );
+        let envoy = &starting.deployment["spec"]["template"]["spec"]["containers"][0];
+        let mut args: Vec<String> = envoy["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| starting.remap(a.as_str().unwrap_or_default()))
+            .collect();
+        assert!(
+            args.iter().any(|a| a.as_str() == path_str(&config_file)),
+            "{args:?}"
+        );
+        assert!(args.iter().any(|a| a == "--disable-hot-restart"), "{args:?}");
+        // This machine runs several Envoys at once: each its own shared-memory id.
+        args.extend(["--base-id".to_string(), support::envoy::base_id().to_string()]);
+        let log = fs::File::create(starting.work.path.join("envoy.log")).unwrap_or_else(|e| panic!("{e}"));
+        starting._envoy = Running::some(
+            Command::new(support::envoy::envoy_binary())
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("envoy: {e}")),
+        );
+        starting.wait_ready();
+        starting
+    }
+
+    /// A container's command line on this machine: paths remapped, `ingress-wasm` the built CLI.
+    fn command(&self, container: &Value) -> Vec<String> {
+        container["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| match a.as_str().unwrap_or_default() {
+                "ingress-wasm" => env!("CARGO_BIN_EXE_ingress-wasm").to_string(),
+                other => self.remap(other),
+            })
+            .collect()
+    }
+
+    fn remap(&self, text: &str) -> String {
+        self.remaps
+            .iter()
+            .fold(text.to_string(), |text, (from, to)| text.replace(from, to))
+    }
+
+    /// Until the ready listener answers 200 `LIVE` (60 s at most).
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match http::try_send(self.ready, &http::get_request(b"pod", b"/ready", &[])) {
+                Ok(r) if r.status == 200 => {
+                    assert_eq!(r.body_text().trim(), "LIVE");
+                    return;
+                }
+                _ if Instant::now() > deadline => panic!(
+                    "the ready listener did not answer 200 within 60 s:\n{}",
+                    fs::read_to_string(self.work.path.join("envoy.log")).unwrap_or_default()
+                ),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
 #[test]
 fn the_deployments_envoy_bootstrap_validates_serves_ready_and_drains() {
-    let out = TempDir::new("k8s-envoy");
-    render_k8s(&out.path, &[]);
-    let docs = documents(&out.path);
-    let config = find(&docs, "ConfigMap", "ingress-wasm-config");
-    let bootstrap = config["data"]["envoy.yaml"].as_str().unwrap_or_default();
-    let deployment = find(&docs, "Deployment", "ingress-wasm");
-    let pre_stop = deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]
-        ["command"][2]
+    let echo = EchoServer::start("web");
+    let pod = Pod::start("k8s-envoy", &echo);
+    let pre_stop = pod.deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]
+        ["exec"]["command"][2]
         .as_str()
         .unwrap_or_default()
         .to_string();
-
-    // What the sync sidecar would write into the shared directory: the listeners and clusters of the
-    // same renderer's bootstrap, for an Ingress whose backend is an echo server here.
-    let echo = EchoServer::start("web");
-    let work = TempDir::new("k8s-envoy-work");
-    let ingress = json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {"rules": [{"host": "shop.test", "http": {"paths": [
-            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}
-        ]}}]},
-    });
-    fs::write(work.path.join("ingress.json"), ingress.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    fs::write(
-        work.path.join("endpoints.json"),
-        json!({"shop/web:80": [echo.addr.to_string()]}).to_string(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let static_dir = work.path.join("static");
-    let ingress_port = free_port();
-    let listen = format!("127.0.0.1:{ingress_port}");
-    cli_ok(&[
-        "render",
-        "envoy",
-        path_str(&work.path.join("ingress.json")),
-        "--endpoints",
-        path_str(&work.path.join("endpoints.json")),
-        "--wasm",
-        path_str(wasm_module()),
-        "--listen",
-        &listen,
-        "-o",
-        path_str(&static_dir),
-    ]);
-    let rendered: Value =
-        serde_yaml_ng::from_str(&fs::read_to_string(static_dir.join("envoy.yaml")).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"));
-    let xds = work.path.join("xds");
-    fs::create_dir_all(&xds).unwrap_or_else(|e| panic!("{e}"));
-    let listeners = rendered["static_resources"]["listeners"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let clusters = rendered["static_resources"]["clusters"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for (file, type_url, resources) in [
-        ("lds.yaml", LISTENER_TYPE, &listeners),
-        ("cds.yaml", CLUSTER_TYPE, &clusters),
-    ] {
-        fs::write(
-            xds.join(file),
-            discovery_response(type_url, resources).to_string(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    // The bootstrap as the ConfigMap holds it, with this machine's directory and free ports.
-    let (ready_port, admin_port) = (free_port(), free_port());
-    let local = bootstrap
-        .replace("/config/xds", path_str(&xds))
-        .replace("port_value: 8081", &format!("port_value: {ready_port}"))
-        .replace("port_value: 9901", &format!("port_value: {admin_port}"));
-    assert_ne!(local, bootstrap);
-    let config_file = work.path.join("envoy.yaml");
-    fs::write(&config_file, &local).unwrap_or_else(|e| panic!("{e}"));
-    let validation = validate(&config_file);
-    assert!(
-        validation.success,
-        "envoy --mode validate:\n{}",
-        validation.output
-    );
-
-    // Envoy as the Deployment runs it: its arguments, this configuration file.
-    let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            a.as_str()
-                .unwrap_or_default()
-                .replace("/etc/ingress-wasm/config/envoy.yaml", path_str(&config_file))
-        })
-        .collect();
-    assert!(
-        args.iter().any(|a| a.as_str() == path_str(&config_file)),
-        "{args:?}"
-    );
-    let log = fs::File::create(work.path.join("envoy.log")).unwrap_or_else(|e| panic!("{e}"));
-    let _envoy = Running(
-        Command::new(support::envoy::envoy_binary())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("envoy: {e}")),
-    );
-    let ready = SocketAddr::from(([127, 0, 0, 1], ready_port));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match http::try_send(ready, &http::get_request(b"pod", b"/ready", &[])) {
-            Ok(r) if r.status == 200 => {
-                assert_eq!(r.body_text().trim(), "LIVE");
-                break;
-            }
-            _ if Instant::now() > deadline => panic!(
-                "the ready listener did not answer 200 within 60 s:\n{}",
-                fs::read_to_string(work.path.join("envoy.log")).unwrap_or_default()
-            ),
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-    let ingress_addr = SocketAddr::from(([127, 0, 0, 1], ingress_port));
     // Only /ready of the admin is reachable from outside the pod.
     for path in ["/stats", "/drain_listeners", "/quitquitquit"] {
-        assert_eq!(http::get(ready, "pod", path).status, 404, "{path}");
+        assert_eq!(http::get(pod.ready, "pod", path).status, 404, "{path}");
     }
-    let r = http::get(ingress_addr, "shop.test", "/cart");
+    let r = http::get(pod.ingress, "shop.test", "/cart");
     assert_eq!(r.status, 200, "{}", r.summary());
     assert_eq!(r.echo().map(|e| e.service), Some("web".to_string()));
 
     // The preStop hook, its wait shortened: Envoy drains its listeners, so a keep-alive client is told
     // to close its connection (and go to another pod) after its request.
-    assert!(!keep_alive_response_head(ingress_addr).contains("connection: close"));
+    assert!(!keep_alive_response_head(pod.ingress).contains("connection: close"));
     let hook = pre_stop
-        .replace("/127.0.0.1/9901", &format!("/127.0.0.1/{admin_port}"))
+        .replace("/127.0.0.1/9901", &format!("/127.0.0.1/{}", pod.admin_port))
         .replace("sleep 25", "sleep 0");
     assert_ne!(hook, pre_stop);
     let status = Command::new("bash")
@@ -452,7 +537,7 @@ fn the_deployments_envoy_bootstrap_validates_serves_ready_and_drains() {
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let head = keep_alive_response_head(ingress_addr);
+        let head = keep_alive_response_head(pod.ingress);
         assert!(head.starts_with("http/1.1 200"), "{head}");
         if head.contains("connection: close") {
             break;
@@ -462,13 +547,119 @@ fn the_deployments_envoy_bootstrap_validates_serves_ready_and_drains() {
     }
 }
 
-/// A process killed on drop.
-struct Running(std::process::Child);
+/// The sidecar's `ingress-wasm sync --watch`, exactly as the Deployment runs it behind `sync.sh`, fed
+/// the snapshot `sync.sh` would write after a change (an Ingress gains a path to a Service whose
+/// EndpointSlice is an echo server here): Envoy, started on the init container's version, serves the
+/// new path within 2 s, without a restart, and stays ready.
+#[test]
+fn the_sync_sidecar_updates_the_running_envoy() {
+    use std::io::Write;
+    let (web, web2) = (EchoServer::start("web"), EchoServer::start("web2"));
+    let pod = Pod::start("k8s-sidecar", &web);
+    assert_eq!(http::get(pod.ingress, "shop.test", "/added").status, 404);
+
+    let sidecar = &pod.deployment["spec"]["template"]["spec"]["containers"][1];
+    let env = |name: &str| -> String {
+        sidecar["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_else(|| panic!("no {name} in the sidecar's env"))
+            .to_string()
+    };
+    assert_eq!(env("KINDS"), "ingress,service,endpointslice");
+    let command = pod.command(sidecar);
+    let config_dir = pod.work.path.join("config");
+    assert_eq!(
+        command[..2],
+        [
+            "bash".to_string(),
+            path_str(&config_dir.join("sync.sh")).to_string()
+        ],
+        "{command:?}"
+    );
+    // What sync.sh runs: the rest of the command line.
+    let sync = &command[2..];
+    assert!(sync.iter().any(|a| a == "--watch"), "{sync:?}");
+    let log = pod.work.path.join("sidecar.log");
+    let log_file = fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
+    let mut running = Running::some(
+        Command::new(&sync[0])
+            .args(&sync[1..])
+            .stdin(Stdio::piped())
+            .stdout(log_file.try_clone().unwrap_or_else(|e| panic!("{e}")))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("ingress-wasm sync: {e}")),
+    );
+    // One snapshot as sync.sh prints it: the settings, then `kubectl get $KINDS -A -o json`.
+    let snapshot = format!(
+        "{{\"settings\": {}, \"ingresses\": {}}}\n",
+        pod.settings,
+        gateway_input(&web, Some(&web2))
+    );
+    let mut stdin = running.stdin().unwrap_or_else(|| panic!("no stdin"));
+    stdin
+        .write_all(snapshot.as_bytes())
+        .and_then(|()| stdin.flush())
+        .unwrap_or_else(|e| panic!("sidecar stdin: {e}"));
+    let sent = Instant::now();
+    loop {
+        let r = http::get(pod.ingress, "shop.test", "/added");
+        if r.status == 200 {
+            let echo = r.echo().unwrap_or_else(|| panic!("{}", r.summary()));
+            assert_eq!(echo.service, "web2", "{}", r.summary());
+            assert_eq!(echo.path, "/added");
+            eprintln!("/added served {:?} after the snapshot", sent.elapsed());
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "/added not served within 2 s of the snapshot (last: {}):\nsidecar:\n{}\nenvoy:\n{}",
+            r.summary(),
+            fs::read_to_string(&log).unwrap_or_default(),
+            fs::read_to_string(pod.work.path.join("envoy.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = http::get(pod.ingress, "shop.test", "/cart");
+    assert_eq!(
+        r.echo().map(|e| e.service),
+        Some("web".to_string()),
+        "{}",
+        r.summary()
+    );
+    pod.wait_ready();
+    drop(stdin);
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("synced "), "{text}");
+}
+
+/// A process killed on drop (none while a pod is starting).
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn none() -> Running {
+        Running(None)
+    }
+
+    fn some(child: std::process::Child) -> Running {
+        Running(Some(child))
+    }
+
+    fn stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.0.as_mut().and_then(|c| c.stdin.take())
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -500,6 +691,14 @@ fn the_sync_sidecar_feeds_snapshots_and_publishes_the_gateway_address() {
     let out = TempDir::new("k8s-sync-render");
     render_k8s(&out.path, &[]);
     let docs = documents(&out.path);
+    let kinds = find(&docs, "Deployment", "ingress-wasm")["spec"]["template"]["spec"]["containers"][1]["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "KINDS")
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or_default()
+        .to_string();
     let script = find(&docs, "ConfigMap", "ingress-wasm-config")["data"]["sync.sh"]
         .as_str()
         .unwrap_or_default()
@@ -514,7 +713,7 @@ fn the_sync_sidecar_feeds_snapshots_and_publishes_the_gateway_address() {
 echo "$*" >> {log}
 case "$*" in
   *--watch*) echo $$ >> {pids}; echo "ingress.networking.k8s.io/web"; exec sleep 30 ;;
-  "get ingresses,services --all-namespaces --output json") echo '{{"kind":"List","items":[]}}' ;;
+  "get ingress,service,endpointslice,secret --all-namespaces --output json") echo '{{"kind":"List","items":[]}}' ;;
   "get service --namespace edge gw "*) printf '203.0.113.7\n' ;;
   "get ingresses --all-namespaces --output jsonpath="*)
     printf 'shop|web|nginx||\nshop|done|nginx||203.0.113.7,\nshop|other|other||\nshop|old||nginx|\nshop|none|||\n' ;;
@@ -541,6 +740,7 @@ esac
         .arg(dir.path.join("sync.sh"))
         .args(["bash", "-c", &format!("cat > {}", snapshots.display())])
         .env("PATH", path)
+        .env("KINDS", &kinds)
         .env("POD_NAMESPACE", "edge")
         .env("GATEWAY_SERVICE", "gw")
         .env("INGRESS_CLASSES", "nginx")

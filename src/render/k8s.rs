@@ -3,10 +3,11 @@
 //! IngressClasses it serves, the module and the configuration in ConfigMaps, and the sync sidecar with
 //! the least RBAC it needs.
 //!
-//! How the pieces meet: Envoy's bootstrap ([`super::k8s_bootstrap`]) reads listeners and clusters from
-//! the shared `emptyDir` [`XDS_DIR`]; an init container fills it once from the configuration rendered
-//! here (so a pod starts with known routes even when the API server is slow), then the sync sidecar
-//! keeps it current from the API server ([`SYNC_SCRIPT`] piped into `ingress-wasm sync`). The module
+//! How the pieces meet: Envoy's bootstrap ([`super::k8s_bootstrap`]) reads listeners, clusters and the
+//! filter's configuration from the shared `emptyDir` [`XDS_DIR`], which is `ingress-wasm sync --out`;
+//! an init container's `ingress-wasm sync` fills it once from the configuration rendered here (so a pod
+//! starts with known routes even when the API server is slow), then the sync sidecar keeps it current
+//! from the API server ([`SYNC_SCRIPT`] piped into `ingress-wasm sync --watch`). The module
 //! lives in an immutable ConfigMap whose name carries its digest: a new module is a new ConfigMap and a
 //! rolling update, and pods still running keep the one they started with.
 
@@ -183,17 +184,18 @@ fn namespace(opts: &K8sOptions<'_>) -> Value {
     })
 }
 
-/// The sidecar reads what `kubectl get` lists (Ingresses and Services; Secrets only when an Ingress
-/// uses basic authentication), the IngressClasses, and its own Service's address; it writes only the
-/// status of Ingresses. Cluster-wide, as Ingresses are.
+/// The sidecar reads exactly what it watches and lists ([`sync_kinds`]: Ingresses, Services and
+/// EndpointSlices; Secrets only when an Ingress uses basic authentication) and gets its own Service's
+/// address; it writes only the status of Ingresses. Cluster-wide, as Ingresses are.
 fn rbac(opts: &K8sOptions<'_>, secrets: bool) -> Vec<Value> {
     let read = json!(["get", "list", "watch"]);
     let mut rules = vec![
-        json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "ingressclasses"], "verbs": read}),
+        json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": read}),
         json!({"apiGroups": [""], "resources": ["services"], "verbs": read}),
+        json!({"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read}),
         // `kubectl patch --subresource=status` is a PATCH of the status subresource: it cannot touch
         // an Ingress's spec.
-        json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update", "patch"]}),
+        json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["patch"]}),
     ];
     if secrets {
         rules.push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": read}));
@@ -361,6 +363,16 @@ pub fn sync_command(watch: bool, cluster_domain: &str) -> Vec<String> {
     command
 }
 
+/// What the sidecar watches and lists (its `KINDS`): the input of `ingress-wasm sync`, as in
+/// `kubectl get ingress,service,endpointslice -A -o json`; Secrets when an Ingress needs them.
+pub fn sync_kinds(secrets: bool) -> String {
+    let mut kinds = "ingress,service,endpointslice".to_string();
+    if secrets {
+        kinds.push_str(",secret");
+    }
+    kinds
+}
+
 fn restricted_security_context() -> Value {
     json!({
         "allowPrivilegeEscalation": false,
@@ -392,10 +404,7 @@ fn deployment(opts: &K8sOptions<'_>, secrets: bool, reads_secrets: bool) -> Valu
     }
     let initial_sync = sync_command(false, opts.cluster_domain);
     let watch_sync = sync_command(true, opts.cluster_domain);
-    let mut kinds = "ingresses,services".to_string();
-    if reads_secrets {
-        kinds.push_str(",secrets");
-    }
+    let kinds = sync_kinds(reads_secrets);
     let classes = opts.settings.ingress_classes.join(" ");
     let config_mount = json!({"name": "config", "mountPath": CONFIG_DIR, "readOnly": true});
     let module_mount = json!({"name": "module", "mountPath": MODULE_DIR, "readOnly": true});
@@ -411,7 +420,7 @@ fn deployment(opts: &K8sOptions<'_>, secrets: bool, reads_secrets: bool) -> Valu
         "-c".to_string(),
         format!(
             "cat {initial_inputs} | \"$@\"; status=$?; [ -e {XDS_DIR}/{} ] && exit 0; exit $status",
-            super::k8s_bootstrap::LDS_FILE
+            super::dynamic::LDS_FILE
         ),
         "initial-sync".to_string(),
     ];
@@ -663,12 +672,49 @@ mod tests {
             .find(|e| e["name"] == "KINDS")
             .unwrap()["value"]
             .clone();
-        assert_eq!(kinds, "ingresses,services,secrets");
+        assert_eq!(kinds, "ingress,service,endpointslice,secret");
         // No Secret was given: no Secret object of the gateway.
         assert!(files
             .iter()
             .flat_map(|m| &m.objects)
             .all(|o| o["kind"] != "Secret"));
+    }
+
+    /// Every kind the sidecar watches has exactly get, list and watch, and nothing else is read.
+    #[test]
+    fn rbac_allows_exactly_what_the_sidecar_reads() {
+        for (config, secrets) in [
+            (json!({"ingresses": []}), false),
+            (
+                json!({"ingresses": [], "secrets": [{"metadata": {"name": "s"}}]}),
+                true,
+            ),
+        ] {
+            let files = render(&config, b"\0asm").unwrap();
+            let rules = object(&files, "ClusterRole")["rules"].as_array().unwrap().clone();
+            let read: Vec<String> = rules
+                .iter()
+                .filter(|r| r["verbs"] == json!(["get", "list", "watch"]))
+                .map(|r| {
+                    format!(
+                        "{}/{}",
+                        r["apiGroups"][0].as_str().unwrap(),
+                        r["resources"][0].as_str().unwrap()
+                    )
+                })
+                .collect();
+            let resource = |kind: &str| match kind {
+                "ingress" => "networking.k8s.io/ingresses",
+                "service" => "/services",
+                "endpointslice" => "discovery.k8s.io/endpointslices",
+                "secret" => "/secrets",
+                other => panic!("no rule for {other}"),
+            };
+            let kinds = sync_kinds(secrets);
+            let wanted: Vec<String> = kinds.split(',').map(|k| resource(k).to_string()).collect();
+            assert_eq!(read, wanted, "{kinds}");
+            assert_eq!(rules.len(), wanted.len() + 1, "reads, and the status patch");
+        }
     }
 
     #[test]

@@ -1,18 +1,12 @@
-//! The Envoy bootstrap of the Kubernetes Deployment: listeners and clusters come from files in a watched
-//! directory (filesystem xDS), which the sync sidecar keeps current with one atomic swap per update
-//! (the kubelet's `..data` symlink layout). Only what never changes is static: the admin interface on
-//! loopback and a `ready` listener that exposes nothing of the admin but `/ready`, for the kubelet's
-//! readiness probe.
-//!
-//! This is the one place that names the xDS files; when `ingress-wasm sync` renders its own bootstrap,
-//! this function is what switches to it.
+//! The Envoy bootstrap of the Kubernetes Deployment: [`super::dynamic::bootstrap`], whose listeners,
+//! clusters and filter configuration come from the directory `ingress-wasm sync` keeps current (one
+//! atomic swap per update, the kubelet's `..data` symlink layout), plus what only the pod needs: the
+//! admin interface on loopback, a `ready` listener that exposes nothing of the admin but `/ready`, for
+//! the kubelet's readiness probe, and a limit on downstream connections.
 
+use super::dynamic;
 use serde_json::{json, Value};
 
-/// File of the listeners (LDS) inside the watched directory.
-pub const LDS_FILE: &str = "lds.yaml";
-/// File of the clusters (CDS) inside the watched directory.
-pub const CDS_FILE: &str = "cds.yaml";
 /// Name of the listener that serves `/ready` to the kubelet.
 pub const READY_LISTENER: &str = "ready";
 /// Name of the cluster that reaches the admin interface on loopback.
@@ -24,7 +18,7 @@ pub const MAX_DOWNSTREAM_CONNECTIONS: u64 = 50_000;
 /// Where the bootstrap finds its parts.
 #[derive(Debug, Clone)]
 pub struct WatchedBootstrap<'a> {
-    /// The watched directory holding [`LDS_FILE`] and [`CDS_FILE`].
+    /// The directory `ingress-wasm sync --out` writes, as Envoy sees it.
     pub xds_dir: &'a str,
     /// Admin port, bound to 127.0.0.1 only: `/drain_listeners` and `/quitquitquit` must not be reachable
     /// from the cluster network.
@@ -33,39 +27,32 @@ pub struct WatchedBootstrap<'a> {
     pub ready_port: u16,
 }
 
-/// The bootstrap: dynamic listeners and clusters from the watched directory, the admin on loopback, the
-/// `ready` listener and the connection limit.
+/// The bootstrap: sync's dynamic bootstrap with the admin on loopback, the `ready` listener and the
+/// connection limit.
 pub fn watched_bootstrap(opts: &WatchedBootstrap<'_>) -> Value {
-    let source = |file: &str| {
-        json!({
-            "resource_api_version": "V3",
-            "path_config_source": {
-                "path": format!("{}/{file}", opts.xds_dir),
-                "watched_directory": {"path": opts.xds_dir},
-            },
-        })
-    };
-    json!({
-        "node": {"id": "ingress-wasm", "cluster": "ingress-wasm"},
-        "dynamic_resources": {
-            "lds_config": source(LDS_FILE),
-            "cds_config": source(CDS_FILE),
-        },
-        "static_resources": {
-            "listeners": [ready_listener(opts.ready_port)],
-            "clusters": [admin_cluster(opts.admin_port)],
-        },
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": opts.admin_port}}},
-        "overload_manager": {
-            "resource_monitors": [{
-                "name": "envoy.resource_monitors.global_downstream_max_connections",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-                    "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
-                },
-            }],
-        },
-    })
+    let mut root = dynamic::bootstrap(opts.xds_dir, Some(&("127.0.0.1".to_string(), opts.admin_port)));
+    if let Some(map) = root.as_object_mut() {
+        map.insert(
+            "static_resources".into(),
+            json!({
+                "listeners": [ready_listener(opts.ready_port)],
+                "clusters": [admin_cluster(opts.admin_port)],
+            }),
+        );
+        map.insert(
+            "overload_manager".into(),
+            json!({
+                "resource_monitors": [{
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
+                    },
+                }],
+            }),
+        );
+    }
+    root
 }
 
 /// `GET /ready` forwarded to the admin interface (200 `LIVE` once the listeners and clusters are
@@ -113,27 +100,6 @@ fn admin_cluster(port: u16) -> Value {
     })
 }
 
-/// An xDS file as the filesystem subscription reads it: a `DiscoveryResponse` holding `resources` of
-/// `type_url` (listeners for LDS, clusters for CDS).
-pub fn discovery_response(type_url: &str, resources: &[Value]) -> Value {
-    let typed: Vec<Value> = resources
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            if let Some(map) = r.as_object_mut() {
-                map.insert("@type".into(), json!(type_url));
-            }
-            r
-        })
-        .collect();
-    json!({"version_info": "0", "resources": typed})
-}
-
-/// `type_url` of listeners in [`discovery_response`].
-pub const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
-/// `type_url` of clusters in [`discovery_response`].
-pub const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -146,11 +112,13 @@ mod tests {
             admin_port: 9901,
             ready_port: 8081,
         });
-        for (key, file) in [("lds_config", "lds.yaml"), ("cds_config", "cds.yaml")] {
-            let source = &root["dynamic_resources"][key]["path_config_source"];
-            assert_eq!(source["path"], format!("/config/xds/{file}"));
-            assert_eq!(source["watched_directory"]["path"], "/config/xds");
-        }
+        // Exactly what `ingress-wasm sync --bootstrap` writes, plus the pod's parts.
+        let synced = dynamic::bootstrap("/config/xds", None);
+        assert_eq!(root["dynamic_resources"], synced["dynamic_resources"]);
+        assert_eq!(root["node"], synced["node"]);
+        let lds = &root["dynamic_resources"]["lds_config"]["path_config_source"];
+        assert_eq!(lds["path"], format!("/config/xds/{}", dynamic::LDS_FILE));
+        assert_eq!(lds["watched_directory"]["path"], "/config/xds");
         assert_eq!(
             root["admin"]["address"]["socket_address"],
             json!({"address": "127.0.0.1", "port_value": 9901})
@@ -162,11 +130,5 @@ mod tests {
         assert_eq!(routes[0]["match"], json!({"path": "/ready"}));
         assert_eq!(routes[0]["route"]["cluster"], "admin");
         assert_eq!(routes[1]["direct_response"]["status"], 404);
-    }
-
-    #[test]
-    fn discovery_responses_type_their_resources() {
-        let file = discovery_response(CLUSTER_TYPE, &[json!({"name": "a"})]);
-        assert_eq!(file["resources"], json!([{"@type": CLUSTER_TYPE, "name": "a"}]));
     }
 }

@@ -3,7 +3,7 @@
 #
 #   sync.sh COMMAND...
 #
-# Watches the kinds in $KINDS (comma-separated, e.g. ingresses,services) across all namespaces with
+# Watches the kinds in $KINDS (comma-separated, e.g. ingress,service,endpointslice) across all namespaces with
 # kubectl; on every change (a burst of changes counts once) it lists them all again and writes that
 # snapshot with the settings of $SETTINGS_FILE, one JSON document {"settings": ..., "ingresses": <the
 # List>}, to the standard input of COMMAND (`ingress-wasm sync --input - --watch ...`, which keeps the
@@ -15,7 +15,7 @@
 set -uo pipefail
 set -f # "*" in INGRESS_CLASSES is a class, not a glob
 
-: "${KINDS:=ingresses,services}"
+: "${KINDS:=ingress,service,endpointslice}"
 : "${RESYNC_SECONDS:=60}"
 : "${INGRESS_CLASSES:=nginx}"
 : "${SERVE_WITHOUT_CLASS:=true}"

@@ -112,7 +112,7 @@ impl Drop for TempDir {
 }
 
 /// A distinct `--base-id` per Envoy of this machine's concurrent test runs.
-fn base_id() -> u32 {
+pub fn base_id() -> u32 {
     (std::process::id() % 40_000) * 100 + COUNTER.fetch_add(1, Ordering::Relaxed) % 100
 }
 
