@@ -199,6 +199,21 @@ pub fn check_with(table: &RouteTable, request: &Request<'_>, context: &Context, 
                     );
                     503
                 }
+                // The route's Service (or its canary's, when the canary won) is not in the input.
+                Reason::BackendUnavailable => {
+                    let canary_unavailable = trace.canary.is_some_and(|c| {
+                        c.to_canary
+                            && table
+                                .canaries()
+                                .get(c.canary)
+                                .is_some_and(|canary| canary.backend.unavailable)
+                    });
+                    assert!(
+                        route.backend.unavailable || canary_unavailable,
+                        "503 for a backend whose Service is there"
+                    );
+                    503
+                }
                 Reason::RewriteEscapesTarget => 400,
                 Reason::InvalidRewrite => 500,
                 other => panic!("rejected a valid path for {other:?}"),
