@@ -6,9 +6,9 @@
 mod support;
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use support::cli::{root, Output};
 
 const SEEDS_YAML: &str = "k8s/examples/seeds.yaml";
 const SEEDS_JSON: &str = "k8s/examples/seeds.json";
@@ -22,42 +22,13 @@ const DEMO_WASM: &str = "target/wasm32-wasip1/release/ingress_wasm.wasm";
 const DEMO_TLS_DIR: &str = ".demo/tls";
 const DEMO_TLS_LISTEN: &str = "127.0.0.1:10443";
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
-    run_in(root(), args, stdin)
+    support::cli::run(args, stdin.unwrap_or("").as_bytes())
 }
 
 /// Runs the CLI in `dir` (relative paths in `args` resolve from there).
 fn run_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ingress-wasm");
-    {
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    support::cli::run_in(dir, args, stdin.unwrap_or("").as_bytes())
 }
 
 fn run(args: &[&str]) -> Output {

@@ -17,52 +17,25 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::cli::root;
 use support::echo_server::EchoServer;
 use support::envoy::{validate, wasm_module, Envoy, TempDir};
 use support::http;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+fn cli(args: &[&str]) -> support::cli::Output {
+    support::cli::run(args, b"")
 }
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ingress-wasm: {e}"))
-}
-
-fn cli_with_stdin(args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingress-wasm"))
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run ingress-wasm: {e}"));
-    if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin.as_bytes())
-            .unwrap_or_else(|e| panic!("stdin: {e}"));
-    }
-    child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("ingress-wasm: {e}"))
+fn cli_with_stdin(args: &[&str], stdin: &str) -> support::cli::Output {
+    support::cli::run(args, stdin.as_bytes())
 }
 
 fn cli_ok(args: &[&str]) -> String {
     let output = cli(args);
-    assert!(
-        output.status.success(),
-        "ingress-wasm {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    assert_eq!(output.code, 0, "ingress-wasm {args:?} failed:\n{}", output.stderr);
+    output.stdout
 }
 
 fn path_str(path: &Path) -> &str {
@@ -234,8 +207,8 @@ fn k8s_manifests_validate_against_the_kubernetes_schemas() {
             .unwrap_or_default()
     );
     let checked = cli_with_stdin(&["check", "-"], &stdin);
-    let stderr = String::from_utf8_lossy(&checked.stderr);
-    assert!(checked.status.success(), "{stderr}");
+    let stderr = &checked.stderr;
+    assert_eq!(checked.code, 0, "{stderr}");
     assert!(!stderr.contains("is not in the configuration"), "{stderr}");
 
     let role = find(&docs, "ClusterRole", "ingress-wasm-ingress-wasm");
@@ -284,8 +257,8 @@ fn a_module_over_one_mebibyte_is_refused_with_a_clear_error() {
         "-o",
         path_str(&out),
     ]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.code, 1);
+    let stderr = &output.stderr;
     assert!(
         stderr.contains(
             "error: --wasm: the module is 1048576 bytes; a ConfigMap holds at most 1048576 bytes (1 MiB)"
@@ -784,12 +757,8 @@ esac
     );
     // What `ingress-wasm sync --input -` reads: the CLI's input, settings included.
     let checked = cli_with_stdin(&["check", "-"], &snapshot);
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    assert!(String::from_utf8_lossy(&checked.stdout).starts_with("0 Ingresses"));
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    assert!(checked.stdout.starts_with("0 Ingresses"));
     let status = r#"{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.7"}]}}}"#;
     assert_eq!(
         patches,
@@ -903,8 +872,9 @@ fn istio_manifests_validate_and_carry_istios_cluster_names() {
         "-o",
         path_str(&out.path),
     ]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr)
+    assert_eq!(refused.code, 1);
+    assert!(refused
+        .stderr
         .contains("--fail-strategy \"FAIL_SOMETIMES\": one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD"));
 }
 
