@@ -181,6 +181,14 @@ pub fn out(line: &str) {
 }
 
 /// Writes one line to stderr.
+/// A command's exit status: its own, or 1 after printing the error that stopped it.
+pub fn exit_with(result: Result<ExitCode, String>) -> ExitCode {
+    result.unwrap_or_else(|message| {
+        err(&format!("error: {message}"));
+        ExitCode::FAILURE
+    })
+}
+
 pub fn err(line: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{line}");

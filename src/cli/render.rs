@@ -1,7 +1,7 @@
 //! `ingress-wasm render envoy`: a runnable Envoy bootstrap around the filter.
 
 use super::input::read_endpoints;
-use super::{err, load_or_report, out, plural, print_diagnostic, RenderEnvoyArgs};
+use super::{err, exit_with, load_or_report, out, plural, print_diagnostic, RenderEnvoyArgs};
 use ingress_wasm::compile::tls::TlsHosts;
 use ingress_wasm::config::keep_affinity_endpoints;
 use ingress_wasm::config::Compiled;
@@ -15,13 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(args: &RenderEnvoyArgs) -> ExitCode {
-    match render(args) {
-        Ok(code) => code,
-        Err(message) => {
-            err(&format!("error: {message}"));
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(render(args))
 }
 
 /// The flags of `render envoy` (and `sync`), checked before anything is loaded.

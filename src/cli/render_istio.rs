@@ -2,7 +2,7 @@
 
 use super::render_k8s::write_manifests;
 use super::render_oci::read_module;
-use super::{err, load_or_report, out, print_diagnostic};
+use super::{err, exit_with, load_or_report, out, print_diagnostic};
 use clap::Args;
 use ingress_wasm::model::settings::DEFAULT_CLUSTER_TEMPLATE;
 use ingress_wasm::render::istio::{istio_cluster_template, manifests, IstioOptions, FAIL_STRATEGIES, PHASES};
@@ -57,13 +57,7 @@ pub struct RenderIstioArgs {
 }
 
 pub fn run(args: &RenderIstioArgs) -> ExitCode {
-    match render(args) {
-        Ok(code) => code,
-        Err(message) => {
-            err(&format!("error: {message}"));
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(render(args))
 }
 
 fn render(args: &RenderIstioArgs) -> Result<ExitCode, String> {

@@ -1,7 +1,7 @@
 //! `ingress-wasm render k8s`: the manifests of a gateway on Kubernetes.
 
 use super::render_oci::read_module;
-use super::{err, load_or_report, out};
+use super::{err, exit_with, load_or_report, out};
 use clap::Args;
 use ingress_wasm::render::k8s::{manifests, K8sOptions, Manifest};
 use ingress_wasm::render::oci::sha256_hex;
@@ -48,13 +48,7 @@ pub struct RenderK8sArgs {
 }
 
 pub fn run(args: &RenderK8sArgs) -> ExitCode {
-    match render(args) {
-        Ok(code) => code,
-        Err(message) => {
-            err(&format!("error: {message}"));
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(render(args))
 }
 
 fn render(args: &RenderK8sArgs) -> Result<ExitCode, String> {

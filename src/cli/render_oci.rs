@@ -1,6 +1,6 @@
 //! `ingress-wasm render oci`: the module as an OCI image layout, pushed with any OCI client.
 
-use super::{err, out};
+use super::{exit_with, out};
 use clap::Args;
 use ingress_wasm::render::oci;
 use std::path::Path;
@@ -20,13 +20,7 @@ pub struct RenderOciArgs {
 }
 
 pub fn run(args: &RenderOciArgs) -> ExitCode {
-    match render(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            err(&format!("error: {message}"));
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(render(args).map(|()| ExitCode::SUCCESS))
 }
 
 fn render(args: &RenderOciArgs) -> Result<(), String> {

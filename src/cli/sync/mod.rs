@@ -9,7 +9,7 @@ mod xds_dir;
 
 use super::input::read_inputs;
 use super::render::{bootstrap_of, flags, Flags};
-use super::{err, out, plural, print_diagnostic, RenderEnvoyArgs};
+use super::{err, exit_with, out, plural, print_diagnostic, RenderEnvoyArgs};
 use clap::Args;
 use ingress_wasm::render::dynamic::{self, XdsFiles};
 use ingress_wasm::Diagnostic;
@@ -76,13 +76,7 @@ pub struct SyncArgs {
 }
 
 pub fn run(args: &SyncArgs) -> ExitCode {
-    match start(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(message) => {
-            err(&format!("error: {message}"));
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(start(args).map(ExitCode::from))
 }
 
 /// What one pass did.
