@@ -7,6 +7,8 @@
 #   ./build.sh test     fmt, clippy (native and wasm32), release build, every test (native + wasm32/Node),
 #                       and each fuzz target for a few seconds
 #   ./build.sh fuzz [SECONDS]   each fuzz target for SECONDS (default 300), corpora kept in target/fuzz/corpus
+#   ./build.sh bench    build, then Envoy + filter vs Envoy's native routes vs a catch-all floor under wrk
+#                       load (benches/envoy_load.sh; ~10 min): a markdown table and JSON in target/bench/
 #   ./build.sh oci      build, then write the module as an OCI image layout (target/oci) for Istio and
 #                       Envoy Gateway (`oci://`); push it with oras, crane or skopeo, no container daemon
 #
@@ -313,6 +315,19 @@ Push it to your registry with any OCI client (the manifest digest stays the same
 EOF
 }
 
+# --- bench --------------------------------------------------------------------------------------------
+
+cmd_bench() {
+    ensure_rust
+    build_wasm
+    build_cli
+    ensure_envoy
+    ensure_command wrk wrk "the load generator"
+    ensure_command curl curl "the benchmark's checks"
+    ensure_command python3 python3 "the benchmark's inputs and report"
+    benches/envoy_load.sh
+}
+
 # --- fuzz ---------------------------------------------------------------------------------------------
 
 FUZZ_TARGETS=(config_load annotations request_path rewrite decide)
@@ -450,6 +465,7 @@ case "${1:-build}" in
     test) cmd_test ;;
     fuzz) cmd_fuzz "${2:-}" ;;
     oci) cmd_oci ;;
-    -h | --help | help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command '$1' (expected: demo, test, fuzz, oci, or nothing to build)" ;;
+    bench) cmd_bench ;;
+    -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (expected: demo, test, fuzz, oci, bench, or nothing to build)" ;;
 esac

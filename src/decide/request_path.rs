@@ -82,6 +82,15 @@ impl<'a> RequestPath<'a> {
         &self.path
     }
 
+    /// The canonical path when it differs from the input (None: the input was canonical already), without
+    /// copying it again.
+    pub fn into_changed(self) -> Option<String> {
+        match self.path {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(path) => Some(path),
+        }
+    }
+
     /// Whether canonicalization changed the path the client sent.
     pub fn changed(&self, raw: &str) -> bool {
         self.path != raw

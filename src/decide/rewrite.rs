@@ -141,7 +141,9 @@ impl Rewrite {
 
     /// Rewrites a request with the captures of its route's regex path (None for a literal path).
     pub fn apply(&self, groups: Option<&Groups<'_>>) -> Result<Applied, RewriteError> {
-        let mut expanded = String::new();
+        // Room for the literals and one copy of the match: one allocation in the usual case.
+        let matched = groups.and_then(|g| g.get(0)).map_or(0, <[u8]>::len);
+        let mut expanded = String::with_capacity(self.target.as_str().len() + matched + 1);
         self.target
             .expand_into(groups, &mut expanded, MAX_REWRITTEN_PATH)?;
         if !expanded.starts_with('/') {
@@ -157,7 +159,7 @@ impl Rewrite {
         }
         // Re-canonicalize: a capture must not smuggle `//`, `\` or control characters to the upstream.
         let path = match RequestPath::normalize(&expanded) {
-            Some(p) => p.as_str().to_string(),
+            Some(p) => p.into_changed().unwrap_or(expanded),
             None => return Err(RewriteError::NotAPath),
         };
         let forwarded_prefix = match &self.forwarded_prefix {

@@ -1,31 +1,52 @@
 //! The host calls the filter makes, as safe functions that return `Result` and never panic.
 //!
-//! proxy-wasm 0.2.5's `hostcalls` `panic!` on every status they do not expect (a panic in the VM fails the
-//! request and, without `FAIL_RELOAD`, every later one), and they declare the host's status word and log
-//! level as Rust enums, so a value outside those enums would be undefined behaviour (Envoy answers log
-//! level 6 when its logger is off; statuses 6 and 12 are not in the SDK's enum). This file imports the
-//! few proxy-wasm ABI 0.2.1 functions the filter needs (plus WASI's `random_get`) with plain integer
-//! results, turns every status into a [`Status`], and contains all of the filter's `unsafe` code.
+//! The module has no proxy-wasm SDK (whose `hostcalls` `panic!` on every status they do not expect and
+//! declare the host's status word and log level as Rust enums, where a value outside them would be
+//! undefined behaviour: Envoy answers log level 6 when its logger is off). This file imports the few
+//! proxy-wasm ABI 0.2.1 functions the filter needs (plus WASI's `random_get`) with plain integer results,
+//! turns every status into a [`Status`], and contains the filter's `unsafe` code besides the exports
+//! ([`super::abi`]).
 //!
 //! Memory the host returns: the host allocates it by calling the module's `proxy_on_memory_allocate`
-//! export, which the proxy-wasm SDK provides (a `Box<[u8]>` of the requested length from Rust's global
-//! allocator), copies exactly that many bytes in, and hands over the pointer and the length. Ownership
-//! passes to us: [`take`] rebuilds the `Vec<u8>` as the SDK does, so it is freed when dropped. Should the
-//! SDK ever go, this file must export that allocator itself.
+//! export ([`super::abi`]: a `Box<[u8]>` of the requested length from Rust's global allocator), copies
+//! exactly that many bytes in, and hands over the pointer and the length. Ownership passes to us:
+//! [`take`] rebuilds the `Vec<u8>`, so it is freed when dropped.
 //!
 //! The status codes each function documents are Envoy 1.40's (`source/extensions/common/wasm/context.cc`)
 //! and proxy-wasm-cpp-host's (`src/exports.cc`). `InvalidMemoryAccess` means the host could not read our
 //! arguments or allocate its answer in the VM's memory; with arguments that are Rust slices it only
 //! happens when that allocation fails.
 //!
-//! Logging stays with the SDK's logger: its `proxy_log` call panics on a status other than `Ok`, but the
-//! host answers `BadArgument` only for a level above critical (the SDK passes trace..critical) and
-//! `InvalidMemoryAccess` only for a message outside the VM's memory (it passes a `&str`); Envoy's
-//! `Context::log` returns `Ok` for every level the SDK passes.
+//! Logging: `proxy_log` answers `BadArgument` only for a level above critical and `InvalidMemoryAccess`
+//! only for a message outside the VM's memory; [`log`] passes a [`LogLevel`] and a `&str`.
 
-use proxy_wasm::types::LogLevel;
 use std::fmt;
 use std::ptr::{null, null_mut};
+
+/// proxy-wasm's log levels, as the words the host uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace = 0,
+    Debug = 1,
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+impl LogLevel {
+    /// The `log` crate's filter for this level (critical: only what the filter never logs).
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Trace => log::LevelFilter::Trace,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Critical => log::LevelFilter::Off,
+        }
+    }
+}
 
 /// A status the host answered with, other than `Ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +103,7 @@ const NO_GRPC_STATUS: i32 = -1;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
@@ -97,6 +119,7 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_pairs(map_type: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
     fn proxy_replace_header_map_value(
         map_type: u32,
         key_data: *const u8,
@@ -129,14 +152,6 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
-    fn proxy_call_foreign_function(
-        name_data: *const u8,
-        name_size: usize,
-        arguments_data: *const u8,
-        arguments_size: usize,
-        return_data: *mut *mut u8,
-        return_size: *mut usize,
-    ) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
@@ -156,7 +171,7 @@ extern "C" {
     fn random_get(buf: *mut u8, buf_len: usize) -> u32;
 }
 
-/// A slice's pointer, or null for an empty slice (as the SDK passes absent bodies and arguments).
+/// A slice's pointer, or null for an empty slice (as proxy-wasm SDKs pass absent bodies and arguments).
 fn ptr_or_null(bytes: &[u8]) -> *const u8 {
     if bytes.is_empty() {
         null()
@@ -169,7 +184,8 @@ fn ptr_or_null(bytes: &[u8]) -> *const u8 {
 ///
 /// # Safety
 /// `data` is null, or it and `size` are what the host wrote for one answer: an allocation of exactly
-/// `size` bytes it made through `proxy_on_memory_allocate` and filled, not owned by anything else.
+/// `size` bytes it made through `proxy_on_memory_allocate` (a `Box<[u8]>` of that length, see [`super::abi`])
+/// and filled, not owned by anything else.
 unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
     if data.is_null() {
         return Vec::new();
@@ -192,7 +208,7 @@ fn call_returning_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> (
 }
 
 /// The log level Envoy's `wasm` logger is at. Envoy answers `Ok`; `off` (6) reads as `Critical`, which
-/// the SDK's logger maps to no logging.
+/// logs nothing.
 pub fn log_level() -> Result<LogLevel, Status> {
     let mut level: u32 = 0;
     // SAFETY: the host writes one u32 into `level`, a live local.
@@ -207,9 +223,14 @@ pub fn log_level() -> Result<LogLevel, Status> {
     })
 }
 
+/// Writes a line to Envoy's `wasm` logger.
+pub fn log(level: LogLevel, message: &str) -> Result<(), Status> {
+    // SAFETY: `message` is live for the call; the host copies it.
+    check(unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) })
+}
+
 /// The plugin configuration, at most `max` bytes (call it in `on_configure`). An empty or absent
-/// configuration is empty. Envoy answers `NotFound` outside `on_configure` (read as empty, as the SDK
-/// does) and `InvalidMemoryAccess` if it cannot allocate the copy.
+/// configuration is empty. Envoy answers `NotFound` outside `on_configure` (read as empty) and `InvalidMemoryAccess` if it cannot allocate the copy.
 pub fn plugin_configuration(max: usize) -> Result<Vec<u8>, Status> {
     // SAFETY: the out-pointers are the live locals of `call_returning_bytes`.
     let (code, bytes) = call_returning_bytes(|data, size| unsafe {
@@ -223,13 +244,52 @@ pub fn plugin_configuration(max: usize) -> Result<Vec<u8>, Status> {
 
 /// A request header's first value, as bytes (not necessarily UTF-8); `None` when absent. Envoy answers
 /// `NotFound` for an absent header and `BadArgument` when the request headers are not available (outside
-/// `on_http_request_headers`, or after it returned `Continue`).
+/// `proxy_on_request_headers`, or after it returned `Continue`).
 pub fn request_header(name: &str) -> Result<Option<Vec<u8>>, Status> {
     header(REQUEST_HEADERS, name)
 }
 
+/// Every request header in one host call, in the ABI's header-map encoding (read it with
+/// [`header_pairs`]): one crossing instead of one per header. `BadArgument` when the request headers are
+/// not available (see [`request_header`]).
+pub fn request_headers() -> Result<Vec<u8>, Status> {
+    // SAFETY: the out-pointers are the live locals of `call_returning_bytes`.
+    let (code, bytes) =
+        call_returning_bytes(|data, size| unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, data, size) });
+    check(code).map(|()| bytes)
+}
+
+/// The (name, value) pairs of a header map in the ABI's encoding (what [`request_headers`] answers,
+/// written as [`serialize_map`] writes it), as bytes. Stops at the first pair that does not fit the
+/// buffer: a malformed answer yields fewer pairs, never a panic.
+pub fn header_pairs(map: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let word = |at: usize| -> Option<usize> {
+        let bytes: [u8; 4] = map.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(bytes)).ok()
+    };
+    let count = word(0).unwrap_or(0);
+    // Names and values start after the count and the 8-byte length pairs.
+    let mut data = count.checked_mul(8).and_then(|n| n.checked_add(4));
+    let mut index = 0;
+    std::iter::from_fn(move || {
+        if index >= count {
+            return None;
+        }
+        let name_len = word(4 + index * 8)?;
+        let value_len = word(8 + index * 8)?;
+        let start = data?;
+        let name_end = start.checked_add(name_len)?;
+        let value_start = name_end.checked_add(1)?;
+        let value_end = value_start.checked_add(value_len)?;
+        let pair = (map.get(start..name_end)?, map.get(value_start..value_end)?);
+        data = value_end.checked_add(1);
+        index += 1;
+        Some(pair)
+    })
+}
+
 /// A response header's first value, as bytes; `None` when absent. `BadArgument` when the response
-/// headers are not available (outside `on_http_response_headers`).
+/// headers are not available (outside `proxy_on_response_headers`).
 pub fn response_header(name: &str) -> Result<Option<Vec<u8>>, Status> {
     header(RESPONSE_HEADERS, name)
 }
@@ -295,7 +355,7 @@ pub fn remove_response_header(name: &str) -> Result<(), Status> {
 
 /// Adds a response header value next to the existing ones (`addCopy`): the way to add a `Set-Cookie`
 /// without dropping the upstream's. `BadArgument` when the response headers are not available (outside
-/// `on_http_response_headers`, or after it returned `Continue`).
+/// `proxy_on_response_headers`, or after it returned `Continue`).
 pub fn add_response_header(name: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: both slices are live for the call; the host copies them.
     check(unsafe {
@@ -316,7 +376,7 @@ pub fn add_response_header(name: &str, value: &[u8]) -> Result<(), Status> {
 pub fn send_local_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
     let headers = serialize_map(headers)?;
     // SAFETY: the slices are live for the call and the host copies them; a null pointer with size 0 is
-    // an empty value, as the SDK passes it.
+    // an empty value, as proxy-wasm SDKs pass it.
     check(unsafe {
         proxy_send_local_response(
             status,
@@ -345,25 +405,6 @@ pub fn define_counter(name: &str) -> Result<u32, Status> {
 pub fn increment_counter(id: u32, offset: i64) -> Result<(), Status> {
     // SAFETY: plain values, no memory is shared.
     check(unsafe { proxy_increment_metric(id, offset) })
-}
-
-/// Calls one of the host's foreign functions and returns its result bytes. `NotFound` when the host has
-/// no function of that name; otherwise whatever the function answers (Envoy's `clear_route_cache`:
-/// `Ok`, with no result).
-pub fn call_foreign_function(name: &str, arguments: &[u8]) -> Result<Vec<u8>, Status> {
-    // SAFETY: the slices are live for the call and the host copies them; the out-pointers are the live
-    // locals of `call_returning_bytes`.
-    let (code, bytes) = call_returning_bytes(|data, size| unsafe {
-        proxy_call_foreign_function(
-            name.as_ptr(),
-            name.len(),
-            ptr_or_null(arguments),
-            arguments.len(),
-            data,
-            size,
-        )
-    });
-    check(code).map(|()| bytes)
 }
 
 /// A property of the request or its connection (e.g. `["source", "address"]`: the client's `ip:port`
@@ -403,7 +444,7 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), Status> {
     }
 }
 
-/// The ABI's header-map encoding, as the SDK's `utils::serialize_map` writes it: the number of pairs,
+/// The ABI's header-map encoding (as the Rust SDK's `utils::serialize_map` writes it): the number of pairs,
 /// then each pair's name and value lengths, all u32 little-endian, then each name and value followed by
 /// a NUL byte.
 fn serialize_map(pairs: &[(&str, &str)]) -> Result<Vec<u8>, Status> {

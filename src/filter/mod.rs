@@ -5,15 +5,14 @@
 //! three pseudo-headers a decision needs, calls [`RouteTable::decide_with`] (answering its questions —
 //! other headers, random numbers, the time — only when a route asks, see [`EnvoyRequest`]) and applies
 //! the [`Decision`]. A decision may leave work for the response: the session cookie, added in
-//! `on_http_response_headers` next to the upstream's own cookies.
+//! `proxy_on_response_headers` next to the upstream's own cookies.
 //!
 //! Never panics on input or on a host answer: every host call goes through [`host`], whose functions
-//! return `Result` and cannot panic (the SDK's `hostcalls` and its `Context` / `HttpContext` methods
-//! `panic!` on any status they do not expect, and its String getters on bytes that are not UTF-8).
-//! Headers are read as bytes; every host error becomes a log line, a counter or a local reply. The SDK
-//! stays for the entry point (`proxy_wasm::main!`), the context traits and the dispatcher that calls them,
-//! and the logger ([`host`] says why logging cannot panic).
+//! return `Result` and cannot panic. Headers are read as bytes; every host error becomes a log line, a
+//! counter or a local reply. No proxy-wasm SDK: [`abi`] exports the entry points Envoy calls (only those
+//! the filter needs, as each costs a crossing into the VM per request) and keeps the contexts.
 
+mod abi;
 mod counters;
 mod host;
 mod request_context;
@@ -26,18 +25,16 @@ use crate::decide::{reply_body, Decision, Forward, Request, RouteTable};
 use crate::diagnostics::Diagnostic;
 use counters::{Counter, Counters};
 use log::{debug, error, info, warn};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
 use request_context::EnvoyRequest;
 use std::rc::Rc;
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
-}}
-
-/// Envoy's foreign function that makes the router re-select the route after header changes.
-const CLEAR_ROUTE_CACHE: &str = "clear_route_cache";
+/// What a callback tells Envoy: go on with the stream, or stop it here (a local reply was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+enum Action {
+    Continue = 0,
+    Pause = 1,
+}
 
 /// What every request of one plugin configuration shares.
 struct Shared {
@@ -51,12 +48,10 @@ struct Root {
     counters: Option<Counters>,
 }
 
-impl Context for Root {}
-
-impl RootContext for Root {
+impl Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         if let Ok(level) = host::log_level() {
-            proxy_wasm::set_log_level(level);
+            log::set_max_level(level.filter());
         }
         let counters = *self.counters.get_or_insert_with(Counters::define);
         if plugin_configuration_size > MAX_CONFIG_BYTES {
@@ -70,15 +65,19 @@ impl RootContext for Root {
                 return false;
             }
         };
+        // WASI's clock: how long this VM spent compiling (`./build.sh bench` reports it).
+        let started = std::time::Instant::now();
         match config::load(&bytes) {
             Ok(compiled) => {
                 log_diagnostics(&compiled.warnings);
                 info!(
-                    "loaded {} routes to {} backends ({} semantics, {} warnings)",
+                    "loaded {} routes to {} backends ({} semantics, {} warnings) in {} us",
                     compiled.table.routes().len(),
                     compiled.table.backends().len(),
                     compiled.table.semantics().as_str(),
-                    compiled.warnings.len()
+                    compiled.warnings.len(),
+                    // Whole microseconds: float formatting would add ~25 KB to the module.
+                    started.elapsed().as_micros()
                 );
                 self.shared = Some(Rc::new(Shared {
                     table: compiled.table,
@@ -95,16 +94,12 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
+    fn create_stream(&self) -> Stream {
+        Stream {
             shared: self.shared.clone(),
             response: ForResponse::default(),
             body: None,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        }
     }
 }
 
@@ -137,10 +132,17 @@ struct ForResponse {
     headers: Vec<(&'static str, String)>,
 }
 
-impl Context for Stream {}
+impl Stream {
+    /// A stream of a root context the host never created: it answers 503.
+    fn unconfigured() -> Stream {
+        Stream {
+            shared: None,
+            response: ForResponse::default(),
+            body: None,
+        }
+    }
 
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+    fn on_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return local_reply(503, "not configured\n");
         };
@@ -152,7 +154,7 @@ impl HttpContext for Stream {
 
     /// Counts a forwarded body against `proxy-body-size` (a declared length over it was answered at the
     /// headers): past the limit, 413, and Envoy resets the upstream request.
-    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+    fn on_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
         let Some((limit, seen)) = self.body.as_mut() else {
             return Action::Continue;
         };
@@ -170,7 +172,7 @@ impl HttpContext for Stream {
 
     /// Runs for upstream responses and for the filter's own local replies alike; only a forwarded
     /// request whose decision left work (headers, a session cookie) has anything to do here.
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.as_deref() else {
             return Action::Continue;
         };
@@ -234,17 +236,24 @@ fn route(shared: &Shared, end_of_stream: bool) -> (Action, ForResponse, Option<B
     // first drops every value of the header, whatever case or value the client sent, however many
     // times), and every other outcome is a local reply that never reaches the router.
     // tests/e2e_security.rs (`a_client_cannot_choose_the_cluster`) checks both in Envoy.
-    let (Some(authority), Some(path)) = (request_header(":authority"), request_header(":path")) else {
+    // The three pseudo-headers a decision needs, read in one host call; other headers only when a route
+    // asks (EnvoyRequest::header).
+    let headers = host::request_headers()
+        .map_err(|status| error!("cannot read the request headers: {status}"))
+        .unwrap_or_default();
+    let Some(PseudoHeaders {
+        scheme,
+        authority,
+        path,
+    }) = PseudoHeaders::find(&headers)
+    else {
         counters.increment(Counter::Rejected);
         return (local_reply(400, "bad request\n"), ForResponse::default(), None);
     };
-    let scheme = request_header(":scheme")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "http".to_string());
     let request = Request {
-        scheme: &scheme,
-        authority: &authority,
-        path: &path,
+        scheme,
+        authority,
+        path,
     };
     let decision = table.decide_with(
         &request,
@@ -309,16 +318,40 @@ fn route(shared: &Shared, end_of_stream: bool) -> (Action, ForResponse, Option<B
     (action, ForResponse::default(), None)
 }
 
-/// Reads a request header as UTF-8: `Some("")` when absent, None when its bytes are not UTF-8 (or the
-/// host refuses the read).
-fn request_header(name: &str) -> Option<String> {
-    match host::request_header(name) {
-        Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
-        Ok(None) => Some(String::new()),
-        Err(status) => {
-            error!("cannot read {name}: {status}");
-            None
+/// The pseudo-headers of a request, as UTF-8 borrowed from the host's answer.
+struct PseudoHeaders<'h> {
+    /// `http` when absent or empty.
+    scheme: &'h str,
+    /// Empty when absent.
+    authority: &'h str,
+    /// Empty when absent.
+    path: &'h str,
+}
+
+impl<'h> PseudoHeaders<'h> {
+    /// None when one of them is not UTF-8 or the host answered no headers at all (the request gets a
+    /// 400). The first value of each counts, as Envoy's `get_header_map_value` answers.
+    fn find(headers: &'h [u8]) -> Option<PseudoHeaders<'h>> {
+        if headers.is_empty() {
+            return None;
         }
+        let (mut scheme, mut authority, mut path) = (None, None, None);
+        for (name, value) in host::header_pairs(headers) {
+            let slot = match name {
+                b":scheme" => &mut scheme,
+                b":authority" => &mut authority,
+                b":path" => &mut path,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(std::str::from_utf8(value).ok()?);
+            }
+        }
+        Some(PseudoHeaders {
+            scheme: scheme.filter(|s| !s.is_empty()).unwrap_or("http"),
+            authority: authority.unwrap_or(""),
+            path: path.unwrap_or(""),
+        })
     }
 }
 
@@ -354,10 +387,9 @@ fn apply_forward(table: &RouteTable, forward: &Forward<'_>) -> Result<(), String
             warn!("cannot set the property {name}: {status}");
         }
     }
-    // ABI 0.2.1 modules get the route cache cleared on header writes; this keeps working when that ends.
-    if let Err(status) = host::call_foreign_function(CLEAR_ROUTE_CACHE, &[]) {
-        debug!("{CLEAR_ROUTE_CACHE}: {status}");
-    }
+    // No `clear_route_cache` call: Envoy clears the route cache on every header write of an ABI 0.2.1
+    // module (the SDK's `proxy_abi_version_0_2_1`); only modules of a later ABI must ask. The
+    // end-to-end tests route every forward through the cluster header this wrote.
     Ok(())
 }
 

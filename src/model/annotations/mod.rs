@@ -286,7 +286,7 @@ pub fn parse(ingress: &Ingress, secrets: &Secrets, diags: &mut Diagnostics) -> I
                 options.unenforced.push(key);
                 diags.warning(&id, &field, FAIL_CLOSED);
             }
-            n => match catalogue::lookup(n).map(|entry| (entry.support, entry.note)) {
+            n => match catalogue::lookup(n).map(|entry| (entry.support, entry.note())) {
                 Some((Support::Never, _)) => match snippet_access_directive(value) {
                     Some(directive) => {
                         options.unenforced.push(key);
@@ -303,7 +303,12 @@ pub fn parse(ingress: &Ingress, secrets: &Secrets, diags: &mut Diagnostics) -> I
                     ),
                 },
                 Some((Support::Ignored, why)) => {
-                    diags.warning(&id, &field, format!("not yet supported ({why}); ignored"))
+                    let why = if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({why})")
+                    };
+                    diags.warning(&id, &field, format!("not yet supported{why}; ignored"))
                 }
                 // Supported names are read by their family's parser above; the catalogue test keeps
                 // the two in step, so only unknown names arrive here.
