@@ -10,10 +10,13 @@
 
 use crate::decide::RouteId;
 use crate::work;
+use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Longest accepted regex path.
 pub const MAX_REGEX_PATH: usize = 1024;
@@ -77,9 +80,18 @@ pub fn one_line(s: &str) -> String {
 }
 
 /// The regex paths of one host.
+///
+/// Which pattern wins comes from one lazy DFA over all of them, whose memory is its cache, bounded
+/// whatever the number of patterns (one multi-pattern regex with capture groups would also size a
+/// table of NFA states x capture slots: quadratic in the patterns, past the 4 GiB of a Wasm VM at a
+/// few thousand). Captures come from the winning pattern alone, compiled the first time it needs them.
 #[derive(Debug)]
 pub struct RegexPaths {
-    regex: Regex,
+    search: DFA,
+    cache: Mutex<Cache>,
+    /// Each pattern, for its captures.
+    patterns: Vec<(String, OnceLock<Option<Regex>>)>,
+    case_insensitive: bool,
     /// The route of each pattern, in pattern order.
     routes: Vec<RouteId>,
 }
@@ -107,31 +119,55 @@ impl RegexPaths {
                 "more than {MAX_REGEX_PATHS} regex paths in the configuration"
             ));
         }
-        let mut builder = builder(case_insensitive, budget, HOST_DFA_CACHE);
-        // Every search is anchored at the start of the path, where a literal prefilter cannot skip
-        // anything; extracting one from thousands of patterns is quadratic (5,000 regex paths took ~6 s
-        // to compile with it, `cargo bench --bench decide`).
-        builder.configure(Regex::config().auto_prefilter(false));
-        let regex = builder
-            .build_many(&patterns.iter().map(|(p, _)| *p).collect::<Vec<_>>())
-            .map_err(|e| match e.size_limit() {
-                Some(_) => format!(
-                    "the regex paths exceed the configuration's budget of {} MiB compiled",
-                    MAX_REGEX_MEMORY >> 20
-                ),
-                None => one_line(&e.to_string()),
-            })?;
-        let memory = regex.memory_usage();
-        if memory > budget.memory_left {
-            return Err(format!(
+        let too_big = || {
+            format!(
                 "the regex paths exceed the configuration's budget of {} MiB compiled",
                 MAX_REGEX_MEMORY >> 20
-            ));
+            )
+        };
+        // Anchored searches: no literal prefilter (it cannot skip anything at the start of the path, and
+        // extracting one from thousands of patterns is quadratic).
+        let search = DFA::builder()
+            .syntax(syntax_config(case_insensitive))
+            .thompson(
+                thompson::Config::new()
+                    .utf8(false)
+                    .which_captures(WhichCaptures::None)
+                    .nfa_size_limit(Some(budget.memory_left)),
+            )
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .cache_capacity(HOST_DFA_CACHE)
+                    // A host whose patterns need more takes the minimum instead of failing.
+                    .skip_cache_capacity_check(true)
+                    // Never give up: clearing the cache keeps each search linear in the path.
+                    .minimum_cache_clear_count(None),
+            )
+            .build_many(&patterns.iter().map(|(p, _)| *p).collect::<Vec<_>>())
+            .map_err(|e| {
+                let text = e.to_string();
+                if text.contains("limit") {
+                    too_big()
+                } else {
+                    one_line(&text)
+                }
+            })?;
+        let cache = search.create_cache();
+        let memory = search.memory_usage() + cache.memory_usage();
+        if memory > budget.memory_left {
+            return Err(too_big());
         }
         budget.memory_left -= memory;
         budget.paths_left -= patterns.len();
         Ok(RegexPaths {
-            regex,
+            search,
+            cache: Mutex::new(cache),
+            patterns: patterns
+                .iter()
+                .map(|(p, _)| (p.to_string(), OnceLock::new()))
+                .collect(),
+            case_insensitive,
             routes: patterns.iter().map(|(_, r)| *r).collect(),
         })
     }
@@ -139,22 +175,32 @@ impl RegexPaths {
     /// The first pattern, in precedence order, that matches at the start of `path`.
     pub fn find(&self, path: &str) -> Option<RegexMatch> {
         work::add(path.len());
-        let m = self.regex.search(&anchored(path))?;
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        // No quit bytes and no giving up are configured: a search cannot fail.
+        let m = self.search.try_search_fwd(&mut cache, &anchored(path)).ok()??;
         let pattern = m.pattern().as_usize();
         Some(RegexMatch {
             route: *self.routes.get(pattern)?,
             pattern,
-            len: m.end(),
+            len: m.offset(),
         })
     }
 
     /// The capture groups of a match [`find`](Self::find) returned (one pass over the matched part).
     pub fn captures<'p>(&self, path: &'p str, found: RegexMatch) -> Option<Groups<'p>> {
         work::add(found.len);
-        let mut caps = self.regex.create_captures();
+        let (pattern, regex) = self.patterns.get(found.pattern)?;
+        let regex = regex
+            .get_or_init(|| {
+                builder(self.case_insensitive, &RegexBudget::default(), HEADER_DFA_CACHE)
+                    .build(pattern)
+                    .ok()
+            })
+            .as_ref()?;
+        let mut caps = regex.create_captures();
         let input = anchored(path).range(..found.len);
-        self.regex.search_captures(&input, &mut caps);
-        (caps.pattern()?.as_usize() == found.pattern).then_some(Groups { path, caps })
+        regex.search_captures(&input, &mut caps);
+        caps.is_match().then_some(Groups { path, caps })
     }
 }
 
@@ -263,6 +309,32 @@ mod tests {
         assert_eq!(g.len(), 3);
     }
 
+    /// One multi-pattern regex with captures needs NFA states x capture slots of memory for its search:
+    /// gigabytes at 5,000 patterns (a Wasm VM aborted). The lazy DFA's memory stays its cache.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn thousands_of_patterns_on_one_host_stay_small() {
+        let owned: Vec<String> = (0..5_000).map(|i| format!("/svc{i}/api(/|$)(.*)")).collect();
+        let list: Vec<(&str, RouteId)> = owned.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+        let mut budget = RegexBudget::default();
+        let r = RegexPaths::build(&list, false, &mut budget).unwrap();
+        assert!(MAX_REGEX_MEMORY - budget.memory_left < 32 << 20);
+        for (path, route) in [
+            ("/svc4999/api/items", 4999),
+            ("/svc0/api", 0),
+            ("/svc17/api/x/y", 17),
+        ] {
+            let m = r.find(path).unwrap();
+            assert_eq!(m.route, route, "{path}");
+            let g = r.captures(path, m).unwrap();
+            let rest = path
+                .as_bytes()
+                .get(format!("/svc{route}/api/").len()..)
+                .unwrap_or_default();
+            assert_eq!(g.get(2), Some(rest), "{path}");
+        }
+        assert!(r.find("/svc5000/api").is_none());
+    }
+
     #[wasm_bindgen_test(unsupported = test)]
     fn perl_only_features_are_refused_with_a_reason() {
         let e = check_pattern("/a(?=b)", true).unwrap_err();
@@ -284,19 +356,24 @@ mod tests {
         assert!(RegexPaths::build(&[("/a", 0), ("/b", 1)], true, &mut budget).is_ok());
         let e = RegexPaths::build(&[("/c", 2), ("/d", 3)], true, &mut budget).unwrap_err();
         assert!(e.contains("more than"), "{e}");
-        // Counted repetitions multiply the compiled size (~800 KB here): a few exhaust a small budget.
+        // Counted repetitions multiply the compiled size (~160 KB here, with the search's cache): a few
+        // dozen exhaust a small budget.
         let mut budget = RegexBudget {
             paths_left: 100,
             memory_left: 4 << 20,
         };
         let big = "/[a-z]{100}{100}";
         let mut refused = false;
-        for i in 0..20 {
+        for i in 0..40 {
             if RegexPaths::build(&[(big, i)], true, &mut budget).is_err() {
                 refused = true;
                 break;
             }
         }
-        assert!(refused, "a 4 MiB budget must not hold 20 copies of {big}");
+        assert!(
+            refused,
+            "a 4 MiB budget must not hold 40 copies of {big}: {} left",
+            budget.memory_left
+        );
     }
 }
