@@ -3,11 +3,14 @@
 //! check: a decision allocates nothing beyond what it returns (a rewritten path, headers to set), so
 //! the rows without a rewrite show 0.
 
+mod support;
+
 use ingress_wasm::{Decision, Request};
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use support::table_or_report;
 
 struct Counting;
 
@@ -61,12 +64,8 @@ fn config(hosts: usize, paths: &[&str], path_type: &str, annotations: serde_json
 }
 
 fn count(label: &str, config: &[u8], host: &str, path: &str) {
-    let table = match ingress_wasm::load(config) {
-        Ok(c) => c.table,
-        Err(d) => {
-            eprintln!("{label}: config refused: {}", d.len());
-            return;
-        }
+    let Some(table) = table_or_report(label, config) else {
+        return;
     };
     let request = Request {
         scheme: "http",

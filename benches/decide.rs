@@ -3,10 +3,13 @@
 //! cost stays flat from 10 to 10,000 rules, where Envoy's own route list grows linearly, and that a
 //! hostile path (as many nested elements as fit, every one a rule) costs time linear in its length.
 
+mod support;
+
 use ingress_wasm::{Decision, Request};
 use serde_json::json;
 use std::hint::black_box;
 use std::time::Instant;
+use support::table_or_report;
 
 fn config(hosts: usize, paths_per_host: usize, regex: bool) -> Vec<u8> {
     let mut items = Vec::new();
@@ -66,12 +69,8 @@ fn measure(label: &str, hosts: usize, paths: usize, regex: bool) {
 }
 
 fn time(label: &str, config: &[u8], rules: usize, host: &str, path: &str) {
-    let table = match ingress_wasm::load(config) {
-        Ok(c) => c.table,
-        Err(d) => {
-            eprintln!("{label}: config refused: {}", d.len());
-            return;
-        }
+    let Some(table) = table_or_report(label, config) else {
+        return;
     };
     let request = Request {
         scheme: "http",

@@ -10,6 +10,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::PathBuf;
+use support::bootstrap::{cluster, cluster_names};
 use support::cli::Output;
 
 const SERVICES: &str = "k8s/examples/services.json";
@@ -47,15 +48,6 @@ fn render_validated(name: &str, files: &[&str], extra: &[&str]) -> (Value, Strin
     );
     let yaml = std::fs::read_to_string(&config).unwrap();
     (serde_yaml_ng::from_str(&yaml).unwrap(), result.stderr)
-}
-
-fn cluster<'v>(root: &'v Value, name: &str) -> &'v Value {
-    root["static_resources"]["clusters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no cluster {name}"))
 }
 
 fn addresses(cluster: &Value) -> Vec<String> {
@@ -186,14 +178,8 @@ spec: {ports: [{name: http, port: 80}]}
 #[test]
 fn render_envoy_with_services_and_endpoint_slices() {
     let (root, _) = render_validated("slices", &[SERVICES], &[]);
-    let names: Vec<&str> = root["static_resources"]["clusters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        cluster_names(&root),
         ["shop/cart:8080", "shop/docs:443", "shop/web:80"],
         "no cluster for the missing Service"
     );

@@ -13,6 +13,7 @@ mod support;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
+use support::bootstrap::{cluster, cluster_names};
 use support::echo_server::EchoServer;
 use support::envoy::{wasm_module, Envoy, TempDir};
 use support::http::{self, Response};
@@ -130,14 +131,8 @@ fn named_ports_and_endpoint_slices_reach_the_right_upstream_and_a_missing_servic
         ),
         "{stderr}"
     );
-    let names: Vec<&str> = rendered["static_resources"]["clusters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        cluster_names(&rendered),
         ["shop/api:8080", "shop/web:80", "shop/web:9100"],
         "clusters named by port number"
     );
@@ -227,12 +222,7 @@ fn client_ip_affinity_keeps_a_client_on_one_endpoint() {
         item["metadata"]["name"] = json!(format!("slice-{i}"));
     }
     let (envoy, rendered, _) = render_and_start("services-client-ip", &list(items));
-    let sticky_cluster = rendered["static_resources"]["clusters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "shop/sticky:80")
-        .unwrap();
+    let sticky_cluster = cluster(&rendered, "shop/sticky:80");
     assert_eq!(
         sticky_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
             .as_array()

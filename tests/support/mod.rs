@@ -3,6 +3,7 @@
 //! Each test binary uses a different part of it.
 #![allow(dead_code)]
 
+pub mod bootstrap;
 pub mod cli;
 pub mod echo_server;
 pub mod envoy;
