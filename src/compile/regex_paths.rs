@@ -24,11 +24,11 @@ pub const MAX_REGEX_PATH: usize = 1024;
 pub const MAX_REGEX_PATHS: usize = 10_000;
 /// Compiled size of all regexes of one configuration together (every worker VM holds a copy).
 pub const MAX_REGEX_MEMORY: usize = 64 << 20;
-/// Lazy-DFA cache of one host's regex: it fills with the states traffic reaches, never beyond this
-/// (past it the search falls back to a slower engine that is still linear in the path).
+/// Lazy-DFA cache of one host's regex paths: it fills with the states traffic reaches, never beyond this
+/// (past it the cache is cleared and the search goes on, still linear in the path).
 const HOST_DFA_CACHE: usize = 512 << 10;
-/// Lazy-DFA cache of one header pattern.
-const HEADER_DFA_CACHE: usize = 64 << 10;
+/// Lazy-DFA cache of one single-pattern regex: a header pattern, or a path pattern's captures.
+const SINGLE_PATTERN_DFA_CACHE: usize = 64 << 10;
 
 /// What one configuration may still spend on regexes.
 #[derive(Debug)]
@@ -192,9 +192,13 @@ impl RegexPaths {
         let (pattern, regex) = self.patterns.get(found.pattern)?;
         let regex = regex
             .get_or_init(|| {
-                builder(self.case_insensitive, &RegexBudget::default(), HEADER_DFA_CACHE)
-                    .build(pattern)
-                    .ok()
+                builder(
+                    self.case_insensitive,
+                    &RegexBudget::default(),
+                    SINGLE_PATTERN_DFA_CACHE,
+                )
+                .build(pattern)
+                .ok()
             })
             .as_ref()?;
         let mut caps = regex.create_captures();
@@ -229,7 +233,7 @@ pub fn compile_search(pattern: &str, budget: &mut RegexBudget) -> Result<Regex, 
             "exceeds the configuration's {MAX_REGEX_PATHS} regular expressions"
         ));
     }
-    let regex = builder(false, budget, HEADER_DFA_CACHE)
+    let regex = builder(false, budget, SINGLE_PATTERN_DFA_CACHE)
         .build(pattern)
         .map_err(|e| one_line(&e.to_string()))?;
     let memory = regex.memory_usage();
